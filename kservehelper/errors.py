@@ -1,0 +1,54 @@
+"""One exception type per failure family, each carrying a message a user can act on.
+
+HTTP status codes are mapped in one place (``serving/routes.py``); the command line prints
+``str(error)`` and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KServeHelperError(Exception):
+    """Base class of every error kservehelper raises on purpose."""
+
+
+class SignatureError(KServeHelperError):
+    """A model class cannot be served as written (bad annotation, bad default, ...).
+
+    Raised when the model is loaded, never on a request.
+    """
+
+
+class InputError(KServeHelperError):
+    """A request's inputs are invalid: answered with HTTP 400.
+
+    ``detail`` follows pydantic's shape: ``[{"loc": [field, ...], "msg": str, "type": str}]``.
+    """
+
+    def __init__(self, summary: str, detail: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.detail = detail or []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.summary, "detail": self.detail}
+
+    def __str__(self) -> str:
+        lines = [self.summary]
+        for item in self.detail:
+            loc = ".".join(str(part) for part in item.get("loc", ())) or "request"
+            lines.append(f"  - {loc}: {item.get('msg', '')}")
+        return "\n".join(lines) if len(self.detail) > 1 else self.summary
+
+
+class UploadError(KServeHelperError):
+    """An output file could not be delivered to its destination: answered with HTTP 502."""
+
+
+class ConfigError(KServeHelperError):
+    """config.yaml is invalid; the message names the file, the key and a fix."""
+
+
+class BuildError(KServeHelperError):
+    """Building, pushing or running an image failed."""

@@ -1,0 +1,1 @@
+"""Runs inside the model container: the KServe model, its routes, streaming and files."""

@@ -1,0 +1,1 @@
+"""Where output files go and where input files come from: webhooks, S3, GCS, local."""
