@@ -1,0 +1,286 @@
+"""The destination interface every output target implements, and how a URI picks one.
+
+A :class:`Destination` turns local files into URLs. Subclasses implement :meth:`Destination.put`
+for one attempt at one file; this base class adds what every destination needs and no
+destination should re-implement: bounded parallelism, a per-file timeout, retries with
+exponential backoff on transient failures, and one :class:`~kservehelper.errors.UploadError`
+naming the file and the cause when delivery finally fails.
+
+Configuration comes from :class:`StorageSettings` (environment variables, see ``docs/files.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from kservehelper.errors import InputError, UploadError
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ENV_UPLOAD_TO = "KSERVEHELPER_UPLOAD_TO"
+ENV_ALLOWED_DESTINATIONS = "KSERVEHELPER_ALLOWED_DESTINATIONS"
+ENV_UPLOAD_TOKEN = "KSERVEHELPER_UPLOAD_TOKEN"
+ENV_UPLOAD_ATTEMPTS = "KSERVEHELPER_UPLOAD_ATTEMPTS"
+ENV_UPLOAD_TIMEOUT = "KSERVEHELPER_UPLOAD_TIMEOUT"
+ENV_UPLOAD_CONCURRENCY = "KSERVEHELPER_UPLOAD_CONCURRENCY"
+ENV_URL_EXPIRY = "KSERVEHELPER_URL_EXPIRY"
+ENV_OBJECT_URLS = "KSERVEHELPER_OBJECT_URLS"
+
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+"""Files at least this large go to object stores in parts (S3 multipart, GCS chunked)."""
+
+CHUNK_SIZE = 1024 * 1024
+"""Bytes read from disk at a time when streaming a file to or from the network."""
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} must be a number") from None
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """How files are delivered. :meth:`from_env` reads the ``KSERVEHELPER_*`` variables.
+
+    Attributes:
+        attempts: Tries per file (1 = no retry) on connection errors, timeouts, 429 and 5xx.
+        timeout: Seconds allowed for one attempt at one file.
+        concurrency: Files uploaded at the same time within one request.
+        backoff: First retry delay in seconds; doubles on each further attempt (with jitter).
+        url_expiry: Lifetime in seconds of presigned (S3) / signed (GCS) URLs.
+        object_urls: ``"signed"`` returns presigned HTTPS URLs for object stores; ``"plain"``
+            returns the ``s3://`` / ``gs://`` URI of the object.
+        token: Bearer token sent to webhooks (the bundled upload server checks it).
+        s3_endpoint_url: S3-compatible endpoint; ``None`` uses boto3's own resolution, which
+            honours ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
+        gcs_endpoint_url: GCS API endpoint; ``None`` uses the client default, which honours
+            ``STORAGE_EMULATOR_HOST``.
+    """
+
+    attempts: int = 3
+    timeout: float = 600.0
+    concurrency: int = 8
+    backoff: float = 0.5
+    url_expiry: int = 24 * 3600
+    object_urls: str = "signed"
+    token: str | None = None
+    s3_endpoint_url: str | None = None
+    gcs_endpoint_url: str | None = None
+    allowed: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_env(cls) -> StorageSettings:
+        """Settings from the environment; unset variables keep the defaults above."""
+        object_urls = os.environ.get(ENV_OBJECT_URLS, "signed").strip().lower() or "signed"
+        if object_urls not in ("signed", "plain"):
+            raise ValueError(f"{ENV_OBJECT_URLS} must be 'signed' or 'plain', not {object_urls!r}")
+        return cls(
+            attempts=max(1, int(_env_number(ENV_UPLOAD_ATTEMPTS, 3))),
+            timeout=_env_number(ENV_UPLOAD_TIMEOUT, 600.0),
+            concurrency=max(1, int(_env_number(ENV_UPLOAD_CONCURRENCY, 8))),
+            url_expiry=int(_env_number(ENV_URL_EXPIRY, 24 * 3600)),
+            object_urls=object_urls,
+            token=os.environ.get(ENV_UPLOAD_TOKEN) or None,
+            allowed=parse_allow_list(os.environ.get(ENV_ALLOWED_DESTINATIONS, "")),
+        )
+
+
+class RetryableError(Exception):
+    """A transient failure (429, 5xx, dropped connection): the attempt may be repeated."""
+
+
+class Destination(ABC):
+    """Somewhere output files go. ``await destination.upload_files(paths)`` gives their URLs."""
+
+    def __init__(self, uri: str, settings: StorageSettings | None = None) -> None:
+        self.uri = uri
+        self.settings = settings or StorageSettings.from_env()
+
+    @abstractmethod
+    async def put(self, path: Path) -> str:
+        """One attempt at delivering one file; returns its URL.
+
+        Raise :class:`RetryableError` (or let a transient error escape, see
+        :meth:`is_transient`) for failures worth another attempt, anything else for
+        failures that are final.
+        """
+
+    def is_transient(self, error: BaseException) -> bool:
+        """Whether ``error`` (raised by :meth:`put`) is worth another attempt."""
+        return isinstance(error, (RetryableError, asyncio.TimeoutError, TimeoutError))
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most destinations hold nothing
+        """Release connections; the destination is not used afterwards."""
+
+    async def upload_file(self, path: Path) -> str:
+        """Deliver one file with timeout and retries; raise :class:`UploadError` on failure."""
+        return await self.with_retries(lambda: self.put(path), f"output file '{path.name}'")
+
+    async def with_retries(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
+        """Run ``attempt()`` under the per-file timeout, retrying transient failures.
+
+        ``what`` names the file(s) in log lines and in the final :class:`UploadError`.
+        """
+        attempts = self.settings.attempts
+        for number in range(1, attempts + 1):
+            try:
+                return await asyncio.wait_for(attempt(), self.settings.timeout)
+            except UploadError:
+                raise
+            except Exception as error:
+                cause = describe_error(error, self.settings.timeout)
+                if number < attempts and self.is_transient(error):
+                    delay = self.settings.backoff * 2 ** (number - 1) * (1 + random.random() / 4)
+                    logger.warning(
+                        "upload of %s to %s failed (%s), attempt %d/%d, retrying in %.1fs",
+                        what, redact(self.uri), cause, number, attempts, delay,
+                    )  # fmt: skip
+                    await asyncio.sleep(delay)
+                    continue
+                tries = f" after {number} attempts" if number > 1 else ""
+                raise UploadError(
+                    f"could not upload {what} to {redact(self.uri)}{tries}: {cause}"
+                ) from error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def upload_files(self, paths: Sequence[Path]) -> list[str]:
+        """Deliver files in parallel (at most ``settings.concurrency`` at once), in order."""
+        limit = asyncio.Semaphore(self.settings.concurrency)
+
+        async def bounded(path: Path) -> str:
+            async with limit:
+                return await self.upload_file(path)
+
+        tasks = [asyncio.ensure_future(bounded(path)) for path in paths]
+        try:
+            return list(await asyncio.gather(*tasks))
+        finally:
+            for task in tasks:
+                task.cancel()
+
+
+def split_bucket_uri(uri: str) -> tuple[str, str, str]:
+    """``s3://bucket/some/prefix`` → ``("s3", "bucket", "some/prefix")`` (prefix may be "")."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("s3", "gs") or not parts.netloc:
+        raise ValueError(f"{uri!r} is not an s3://bucket/... or gs://bucket/... URI")
+    return parts.scheme, parts.netloc, parts.path.lstrip("/")
+
+
+def join_key(*parts: str) -> str:
+    """Object key from parts, without empty segments or doubled slashes."""
+    return "/".join(part.strip("/") for part in parts if part.strip("/"))
+
+
+def describe_error(error: BaseException, timeout: float) -> str:
+    """A short human cause for ``error``: its message, or what a bare timeout means."""
+    if isinstance(error, (asyncio.TimeoutError, TimeoutError)) and not str(error):
+        return f"timed out after {timeout:g}s"
+    text = str(error) or type(error).__name__
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def redact(uri: str) -> str:
+    """``uri`` without credentials or a query string (which may hold a signature)."""
+    parts = urlsplit(uri)
+    if not parts.scheme or not parts.netloc:
+        return uri
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def parse_allow_list(raw: str) -> tuple[str, ...]:
+    """Comma- or whitespace-separated URL prefixes / bucket URIs."""
+    return tuple(item for item in raw.replace(",", " ").split() if item)
+
+
+def is_allowed(uri: str, allowed: Sequence[str]) -> bool:
+    """Whether ``uri`` falls under one of the ``allowed`` prefixes (empty list: everything).
+
+    A prefix matches whole path segments: ``s3://models`` allows ``s3://models/out`` but not
+    ``s3://models-private``.
+    """
+    if not allowed:
+        return True
+    for prefix in allowed:
+        if uri == prefix or uri.startswith(prefix if prefix.endswith("/") else prefix + "/"):
+            return True
+        if prefix.endswith("/") and uri == prefix.rstrip("/"):
+            return True
+    return False
+
+
+def resolve(
+    uri: str, settings: StorageSettings | None = None, *, field_name: str = "upload_webhook"
+) -> Destination:
+    """The destination a URI names, checked against the allow-list.
+
+    ``http(s)://.../upload`` and ``.../upload_batch`` are webhooks, other ``http(s)`` URLs take
+    ``PUT``, ``s3://`` and ``gs://`` are object stores, ``file://`` URLs and absolute paths
+    are local folders. Raises :class:`InputError` (HTTP 400) for an unknown scheme or a
+    destination outside the allow-list.
+    """
+    settings = settings or StorageSettings.from_env()
+    uri = uri.strip()
+    if not is_allowed(uri, settings.allowed):
+        raise InputError(
+            f"destination {redact(uri)} is not allowed on this server",
+            detail=[
+                {
+                    "loc": [field_name],
+                    "msg": f"not in {ENV_ALLOWED_DESTINATIONS}: " + ", ".join(settings.allowed),
+                    "type": "destination_not_allowed",
+                }
+            ],
+        )
+    scheme = urlsplit(uri).scheme.lower()
+    if scheme in ("http", "https"):
+        path = urlsplit(uri).path.rstrip("/")
+        if path.endswith("/upload") or path.endswith("/upload_batch"):
+            from kservehelper.storage.webhook import WebhookDestination
+
+            return WebhookDestination(uri, settings)
+        from kservehelper.storage.put import PutDestination
+
+        return PutDestination(uri, settings)
+    if scheme == "s3":
+        from kservehelper.storage.s3 import S3Destination
+
+        return S3Destination(uri, settings)
+    if scheme == "gs":
+        from kservehelper.storage.gcs import GCSDestination
+
+        return GCSDestination(uri, settings)
+    if scheme == "file" or (not scheme and uri.startswith("/")):
+        from kservehelper.storage.local import LocalDestination
+
+        return LocalDestination(uri, settings)
+    raise InputError(
+        f"cannot upload to {redact(uri)!r}: unknown destination",
+        detail=[
+            {
+                "loc": [field_name],
+                "msg": "expected an http(s) webhook URL, s3://bucket/prefix, gs://bucket/prefix "
+                "or a local folder",
+                "type": "destination_scheme",
+            }
+        ],
+    )

@@ -1,0 +1,67 @@
+"""The upload webhook protocol of the original kservehelper.
+
+* ``.../upload``: one ``multipart/form-data`` POST per file, field ``file``; the server
+  answers ``{"url": "..."}``. Files go in parallel (bounded by the settings' concurrency).
+* ``.../upload_batch``: one POST carrying ``file_0`` ... ``file_{n-1}`` and the header
+  ``NUM_FILES: n``; the server answers ``{"urls": [...]}`` in the same order.
+
+The bundled upload server (``kservehelper upload-server``) speaks both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
+
+from kservehelper.storage.http_transport import HttpDestination, content_type_of
+
+
+class WebhookDestination(HttpDestination):
+    """A webhook URL whose path ends in ``/upload`` (per file) or ``/upload_batch``."""
+
+    @property
+    def batch(self) -> bool:
+        """Whether this is the ``/upload_batch`` protocol."""
+        return urlsplit(self.uri).path.rstrip("/").endswith("/upload_batch")
+
+    async def put(self, path: Path) -> str:
+        if self.batch:
+            return (await self.post_batch([path]))[0]
+        with path.open("rb") as handle:
+            files = {"file": (path.name, handle, content_type_of(path))}
+            response = await self.client.post(self.uri, files=files)
+        self.check_status(response)
+        body = self.parse_json(response)
+        if not isinstance(body, dict) or not isinstance(body.get("url"), str):
+            raise ValueError(f'the webhook answered {str(body)[:200]!r}, expected {{"url": ...}}')
+        return str(body["url"])
+
+    async def post_batch(self, paths: Sequence[Path]) -> list[str]:
+        """One attempt at the ``/upload_batch`` protocol for all ``paths``."""
+        with contextlib.ExitStack() as stack:
+            files: dict[str, tuple[str, IO[bytes], str]] = {}
+            for index, path in enumerate(paths):
+                handle = stack.enter_context(path.open("rb"))
+                files[f"file_{index}"] = (path.name, handle, content_type_of(path))
+            response = await self.client.post(
+                self.uri, files=files, headers={"NUM_FILES": str(len(paths))}
+            )
+        self.check_status(response)
+        body = self.parse_json(response)
+        urls = body.get("urls") if isinstance(body, dict) else None
+        if not isinstance(urls, list) or len(urls) != len(paths):
+            raise ValueError(
+                f"the webhook answered {str(body)[:200]!r}, expected "
+                f'{{"urls": [...]}} with {len(paths)} URLs'
+            )
+        return [str(url) for url in urls]
+
+    async def upload_files(self, paths: Sequence[Path]) -> list[str]:
+        if not self.batch or len(paths) <= 1:
+            return await super().upload_files(paths)
+        # One request carries every file: it is retried as a whole and a failure names them all.
+        names = ", ".join(f"'{path.name}'" for path in paths)
+        return await self.with_retries(lambda: self.post_batch(paths), f"output files {names}")

