@@ -6,7 +6,9 @@ commands never import the serving stack (kserve, FastAPI, numpy).
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from pathlib import Path
+from typing import Annotated, NoReturn, Optional
 
 import typer
 
@@ -37,6 +39,173 @@ def _root(
     ] = False,
 ) -> None:
     """Serve a Python model class on KServe, and build, push and deploy its image."""
+
+
+ModelDir = Annotated[
+    Path,
+    typer.Argument(help="The model folder (holds model.py and config.yaml).", show_default=True),
+]
+ClassOption = Annotated[
+    Optional[str],  # noqa: UP045 - typer reads the annotation at run time (Python 3.10)
+    typer.Option("--class", help="The model class in the entrypoint. [default: config, Model]"),
+]
+NameOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--name", help="The KServe model name. [default: config, folder name]"),
+]
+
+
+def _fail(error: BaseException, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    model_dir: ModelDir = Path("."),
+    port: Annotated[int, typer.Option("--port", "-p", help="HTTP port.")] = 8080,
+    name: NameOption = None,
+    class_name: ClassOption = None,
+    max_concurrency: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="Predictions run at once; more queue. [default: 1]", min=1),
+    ] = None,
+    upload_to: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Default destination of output files (a webhook URL, s3://, gs://)."),
+    ] = None,
+) -> None:
+    """Serve the model in MODEL_DIR on the KServe model server.
+
+    Examples:
+
+        kservehelper serve examples/hello --port 9000
+
+        curl localhost:9000/v1/models/hello:predict \\
+            -H 'Content-Type: application/json' -d '{"name": "Ada"}'
+    """
+    from kservehelper.errors import KServeHelperError
+    from kservehelper.serving.loader import import_model_class, locate_model
+    from kservehelper.serving.model import KServeModel
+
+    try:
+        location = locate_model(model_dir, name, class_name)
+        model_class = import_model_class(location)
+    except KServeHelperError as exc:
+        _fail(exc)
+    os.chdir(location.folder)
+    try:
+        KServeModel.serve(
+            location.name,
+            model_class,
+            max_concurrency=max_concurrency,
+            upload_to=upload_to,
+            http_port=port,
+            enable_grpc=False,
+        )
+    except KServeHelperError as exc:
+        _fail(exc)
+
+
+@app.command()
+def predict(
+    model_dir: ModelDir = Path("."),
+    inputs: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--input", "-i", help="An input as name=value, or name=@file. Repeatable."),
+    ] = None,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="Folder for output files. [default: .]"),
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="The method to call: predict, or generate (older style).")
+    ] = "predict",
+    name: NameOption = None,
+    class_name: ClassOption = None,
+) -> None:
+    """Run load() and one prediction in this process: no Docker, no server.
+
+    Values are parsed by each input's type: text for str inputs, JSON for the others
+    (3, 2.5, true, ["a", "b"]). @file reads a file: its path for Path inputs, its base64
+    content for str inputs. The result is printed as JSON; stream items are printed as they
+    arrive; output files are written to the current folder (or --output).
+
+    Examples:
+
+        kservehelper predict examples/hello -i name=Ada -i times=2
+
+        kservehelper predict examples/blur-image -i image=@photo.jpg -i radius=4 -o out/
+    """
+    import asyncio
+    import json
+    import traceback
+
+    from kservehelper.errors import InputError, KServeHelperError
+    from kservehelper.serving import local, streaming
+    from kservehelper.serving.loader import import_model_class, locate_model
+    from kservehelper.serving.model import KServeModel
+
+    output_dir = (output or Path.cwd()).resolve()
+    try:
+        location = locate_model(model_dir, name, class_name)
+        model_class = import_model_class(location)
+        model = KServeModel(location.name, model_class)
+        signature = model.signatures.get(method)
+        if signature is None:
+            raise InputError(f"the model has no {method}() method")
+        payload = local.parse_cli_inputs(signature, inputs or [])
+    except KServeHelperError as exc:
+        _fail(exc)
+    model.local_output_dir = output_dir
+
+    async def run() -> None:
+        result = await local.run_local_prediction(model, method, payload)
+        if isinstance(result, dict):
+            typer.echo(json.dumps(result, indent=2, default=str))
+            return
+        async for item in result:
+            typer.echo(streaming.dumps(item).decode())
+
+    with local.working_directory(location.folder):
+        try:
+            model.load()
+            asyncio.run(run())
+        except KServeHelperError as exc:
+            _fail(exc)
+        except ValueError as exc:
+            _fail(exc)
+        except Exception as exc:
+            traceback.print_exc()
+            _fail(RuntimeError(f"{method}() failed: {type(exc).__name__}: {exc}"))
+
+
+@app.command()
+def schema(
+    model_dir: ModelDir = Path("."),
+    name: NameOption = None,
+    class_name: ClassOption = None,
+) -> None:
+    """Print the model's input and output schema (JSON Schema), without starting a server.
+
+    The same document the server answers at GET /v1/models/NAME/schema.
+
+    Example:
+
+        kservehelper schema examples/hello
+    """
+    import json
+
+    from kservehelper.errors import KServeHelperError
+    from kservehelper.serving.loader import import_model_class, locate_model
+    from kservehelper.serving.model import model_schema, signatures_of
+
+    try:
+        location = locate_model(model_dir, name, class_name)
+        document = model_schema(location.name, signatures_of(import_model_class(location)))
+    except KServeHelperError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(document, indent=2))
 
 
 def main() -> None:

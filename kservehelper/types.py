@@ -51,7 +51,7 @@ class InputSpec:
         return self.default is MISSING
 
 
-def Input(  # noqa: N802 - seed API: a factory that reads like a type
+def Input(
     default: Any = MISSING,
     description: str | None = None,
     ge: float | None = None,

@@ -1,0 +1,366 @@
+"""``KServeModel``: a user's plain model class, served as a real ``kserve.Model``.
+
+The user's class has ``load()`` and ``predict(...)`` (and optionally ``generate(...)`` and
+``after_predict(results)``). Each request is validated against the method's signature, the
+method runs (sync methods in a thread, so the server keeps answering health checks), and the
+result is encoded: a dict as is, any other value as ``{"output": value}``, files as URLs,
+generators as streams. ``"running_time"`` is added to every non-stream response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import os
+import pathlib
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import kserve
+import pydantic
+
+from kservehelper.errors import InputError, SignatureError
+from kservehelper.serving import outputs, streaming
+from kservehelper.serving.inputs import materialize_file
+from kservehelper.signature import (
+    ModelSignature,
+    OutputKind,
+    build_signature,
+    compare_signatures,
+)
+from kservehelper.types import Path
+
+logger = logging.getLogger("kserve.kservehelper")
+
+#: Environment variable: how many predictions may run at once (default 1).
+MAX_CONCURRENCY_ENV = "KSERVEHELPER_MAX_CONCURRENCY"
+#: Environment variable: the default destination of output files.
+UPLOAD_TO_ENV = "KSERVEHELPER_UPLOAD_TO"
+SERVED_METHODS = ("predict", "generate")
+
+
+@dataclass
+class ModelStream:
+    """A streaming result: items as they are produced, and what to do when the stream ends."""
+
+    items: AsyncIterator[Any]
+    close: Callable[[], None]
+    transform: Callable[[Any], Any] | None = None
+
+
+def signatures_of(model_class: type) -> dict[str, ModelSignature]:
+    """The signatures of the served methods of a user model class.
+
+    Raises :class:`SignatureError` when the class has neither ``predict`` nor ``generate``, or
+    when it has both and their inputs differ.
+    """
+    found = {
+        name: build_signature(getattr(model_class, name), name)
+        for name in SERVED_METHODS
+        if callable(getattr(model_class, name, None))
+    }
+    if not found:
+        raise SignatureError(
+            f"{model_class.__name__} has no predict() method; define "
+            "`def predict(self, ...)` (or the older-style generate())"
+        )
+    if len(found) == 2:
+        problems = compare_signatures(found["predict"], found["generate"])
+        if problems:
+            raise SignatureError(
+                f"{model_class.__name__}: predict() and generate() must take the same inputs: "
+                + "; ".join(problems)
+            )
+    return found
+
+
+def _main_signature(signatures: dict[str, ModelSignature]) -> ModelSignature:
+    return signatures.get("predict") or signatures["generate"]
+
+
+def model_schema(name: str, signatures: dict[str, ModelSignature]) -> dict[str, Any]:
+    """The schema document served at ``/v1/models/{name}/schema``."""
+    main = _main_signature(signatures)
+    return {
+        "name": name,
+        "input": main.json_schema(),
+        "output": main.output_schema(),
+        "methods": {
+            method: {"path": f"/v1/models/{name}:{method}", "output": sig.output_schema()}
+            for method, sig in signatures.items()
+        },
+    }
+
+
+def _max_concurrency(value: int | None) -> int:
+    if value is None:
+        value = int(os.environ.get(MAX_CONCURRENCY_ENV, "1"))
+    if value < 1:
+        raise ValueError(f"max_concurrency must be at least 1, got {value}")
+    return value
+
+
+class KServeModel(kserve.Model):
+    """Serves a user model class on the KServe model server.
+
+    Args:
+        name: The model name: requests go to ``/v1/models/{name}:predict``.
+        model_class: The user's class (``load()``, ``predict(...)``, optional ``generate``).
+        max_concurrency: How many predictions may run at once; more requests queue. Default
+            1 (``$KSERVEHELPER_MAX_CONCURRENCY``), which keeps single-GPU models safe.
+        upload_to: Where output files go when a request has no ``upload_webhook``
+            (``$KSERVEHELPER_UPLOAD_TO``). Unset: small files come back as ``data:`` URIs.
+        **kwargs: Passed to ``model_class(...)``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model_class: type,
+        *,
+        max_concurrency: int | None = None,
+        upload_to: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name)
+        self.ready: bool = False
+        self.model_class = model_class
+        self.signatures = signatures_of(model_class)
+        self.max_concurrency = _max_concurrency(max_concurrency)
+        self.upload_to = upload_to or os.environ.get(UPLOAD_TO_ENV) or None
+        self.model = model_class(**kwargs)
+        #: Set by ``kservehelper predict``: output files are moved here instead of delivered.
+        self.local_output_dir: pathlib.Path | None = None
+        self._limiter: asyncio.Semaphore | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def load(self) -> bool:
+        """Call the user's ``load()`` once; the server reports ready only after it returns."""
+        if not self.ready:
+            user_load = getattr(self.model, "load", None)
+            if callable(user_load):
+                user_load()
+            self.ready = True
+        return bool(self.ready)
+
+    @property
+    def limiter(self) -> asyncio.Semaphore:
+        if self._limiter is None:
+            self._limiter = asyncio.Semaphore(self.max_concurrency)
+        return self._limiter
+
+    # -- KServe entry points ---------------------------------------------------------------
+
+    async def predict(
+        self,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> dict[str, Any] | ModelStream:
+        return await self.run("predict", payload)
+
+    async def generate(
+        self, payload: Any, headers: dict[str, str] | None = None
+    ) -> dict[str, Any] | ModelStream:
+        return await self.run("generate", payload)
+
+    def schema(self) -> dict[str, Any]:
+        """The model's inputs (JSON Schema) and outputs, per served method."""
+        return model_schema(self.name, self.signatures)
+
+    def docs(self) -> dict[str, Any]:
+        """The input descriptions (the original project's ``/v1/docs/{name}``)."""
+        return _main_signature(self.signatures).docs()
+
+    # -- one request -----------------------------------------------------------------------
+
+    async def run(self, method: str, payload: Any) -> dict[str, Any] | ModelStream:
+        """Validate ``payload``, call the user's method, encode its result."""
+        started = time.perf_counter()
+        signature = self.signatures.get(method)
+        if signature is None:
+            raise InputError(
+                f"this model has no {method}() method; use "
+                + " or ".join(f":{m}" for m in self.signatures)
+            )
+        if not isinstance(payload, dict):
+            raise InputError(
+                "the request body must be a JSON object of named inputs, "
+                f'e.g. {{"{next(iter(signature.fields), "input")}": ...}}',
+                [{"loc": [], "msg": "expected a JSON object", "type": "model_type"}],
+            )
+        destination = payload.get("upload_webhook") or self.upload_to
+        if destination is not None and not isinstance(destination, str):
+            raise InputError(
+                "invalid input 'upload_webhook': must be a URL string",
+                [{"loc": ["upload_webhook"], "msg": "must be a URL string", "type": "string_type"}],
+            )
+        kwargs = signature.validate(payload)
+        workdir = self._materialize_files(signature, kwargs)
+        limiter = self.limiter
+        await limiter.acquire()
+        handed_over = False
+        try:
+            result = await self._call(method, kwargs)
+            if streaming.is_stream(result):
+                handed_over = True
+                return self._stream(result, destination, limiter, workdir)
+        finally:
+            if not handed_over:
+                limiter.release()
+                _remove_dir(workdir)
+        response = await self._encode(signature, result, destination)
+        after = getattr(self.model, "after_predict", None)
+        if callable(after):
+            response = (
+                await after(response) if inspect.iscoroutinefunction(after) else after(response)
+            )
+            if not isinstance(response, dict):
+                raise TypeError(
+                    f"after_predict() must return a dict, returned {type(response).__name__}"
+                )
+        response["running_time"] = f"{time.perf_counter() - started:.6f}s"
+        return response
+
+    def _materialize_files(
+        self, signature: ModelSignature, kwargs: dict[str, Any]
+    ) -> pathlib.Path | None:
+        file_fields = [f for f in signature.fields.values() if f.is_file and kwargs[f.name]]
+        if not file_fields:
+            return None
+        workdir = pathlib.Path(tempfile.mkdtemp(prefix="kservehelper-inputs-"))
+        try:
+            for fld in file_fields:
+                value = kwargs[fld.name]
+                if fld.is_list:
+                    kwargs[fld.name] = [
+                        materialize_file(f"{fld.name}.{i}", v, workdir / str(i))
+                        for i, v in enumerate(value)
+                    ]
+                else:
+                    kwargs[fld.name] = materialize_file(fld.name, value, workdir)
+        except BaseException:
+            _remove_dir(workdir)
+            raise
+        return workdir
+
+    async def _call(self, method: str, kwargs: dict[str, Any]) -> Any:
+        function = getattr(self.model, method)
+        if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
+            result = function(**kwargs)
+            return await result if inspect.isawaitable(result) else result
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(function, **kwargs))
+
+    def _stream(
+        self,
+        result: Any,
+        destination: str | None,
+        limiter: asyncio.Semaphore,
+        workdir: pathlib.Path | None,
+    ) -> ModelStream:
+        def close() -> None:
+            limiter.release()
+            _remove_dir(workdir)
+
+        async def deliver_item(item: Any) -> Any:
+            if isinstance(item, os.PathLike):
+                paths = outputs.check_output_paths([item], "stream")
+                return (await self._deliver(paths, destination))[0]
+            return item
+
+        items = streaming.iterate(streaming.as_stream(result))
+        return ModelStream(items=items, close=close, transform=deliver_item)
+
+    async def _encode(
+        self, signature: ModelSignature, result: Any, destination: str | None
+    ) -> dict[str, Any]:
+        kind = signature.output_kind
+        if kind is OutputKind.VALUE:
+            # Unannotated methods returning files are served as files, like annotated ones.
+            if isinstance(result, os.PathLike):
+                kind = OutputKind.FILE
+            elif (
+                isinstance(result, (list, tuple))
+                and result
+                and all(isinstance(r, os.PathLike) for r in result)
+            ):
+                kind = OutputKind.FILES
+        if kind in (OutputKind.FILE, OutputKind.FILES):
+            items = [result] if kind is OutputKind.FILE else result
+            if not isinstance(items, (list, tuple)):
+                raise TypeError(
+                    f"{signature.method}() is annotated to return a list of files "
+                    f"but returned {type(result).__name__}"
+                )
+            paths = outputs.check_output_paths(items, signature.method)
+            return {"output": await self._deliver(paths, destination)}
+        if isinstance(result, dict):
+            return dict(result)
+        if isinstance(result, pydantic.BaseModel):
+            return {"output": result.model_dump(mode="json")}
+        return {"output": result}
+
+    async def _deliver(self, paths: list[pathlib.Path], destination: str | None) -> list[str]:
+        if self.local_output_dir is not None:
+            return [str(p) for p in outputs.move_to_folder(paths, self.local_output_dir)]
+        try:
+            return await outputs.deliver_files(paths, destination)
+        finally:
+            outputs.remove_files(paths)
+
+    # -- seed API --------------------------------------------------------------------------
+
+    @staticmethod
+    def generate_filepath(filename: str) -> Path:
+        """A unique path for an output file (see :func:`outputs.generate_filepath`)."""
+        return outputs.generate_filepath(filename)
+
+    @staticmethod
+    def wrap_generator(source: Any) -> streaming.StreamOutput:
+        """Stream the items of ``source`` (a generator function or a generator)."""
+        return streaming.wrap_generator(source)
+
+    @staticmethod
+    def serve(
+        name: str,
+        model_class: type,
+        *,
+        max_concurrency: int | None = None,
+        upload_to: str | None = None,
+        http_port: int | None = None,
+        enable_grpc: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Load ``model_class`` and serve it as ``name`` on the KServe model server.
+
+        KServe's own command-line flags keep working (``python model.py --http_port 9000``);
+        ``http_port`` / ``enable_grpc`` given here win over them.
+        """
+        from kserve import model_server
+
+        from kservehelper.serving.routes import install_routes
+
+        model = KServeModel(
+            name, model_class, max_concurrency=max_concurrency, upload_to=upload_to, **kwargs
+        )
+        model.load()
+        install_routes(model_server.app, {name: model})
+        options: dict[str, Any] = {}
+        if http_port is not None:
+            options["http_port"] = http_port
+        if enable_grpc is not None:
+            options["enable_grpc"] = enable_grpc
+        model_server.ModelServer(**options).start([model])
+
+
+def _remove_dir(path: pathlib.Path | None) -> None:
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)

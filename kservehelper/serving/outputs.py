@@ -1,0 +1,134 @@
+"""Output files: where models write them (``generate_filepath``) and how they leave the server.
+
+Files go to the request's ``upload_webhook``, else the server's default destination; with
+neither (local development), small files come back inline as ``data:`` URIs.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import mimetypes
+import os
+import pathlib
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Sequence
+
+from kservehelper.errors import InputError, UploadError
+from kservehelper.types import Path
+
+#: Environment variable naming the folder where ``generate_filepath`` puts output files.
+OUTPUT_DIR_ENV = "KSERVEHELPER_OUTPUT_DIR"
+#: Environment variable: the largest total size (bytes) of files returned inline as data URIs.
+INLINE_LIMIT_ENV = "KSERVEHELPER_INLINE_OUTPUT_LIMIT"
+DEFAULT_INLINE_LIMIT = 10 * 1024 * 1024
+
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+_UNIQUE_PREFIX = re.compile(r"^[0-9a-f]{32}-")
+
+
+def output_dir() -> pathlib.Path:
+    """This process's output folder (created on first use)."""
+    configured = os.environ.get(OUTPUT_DIR_ENV)
+    base = (
+        pathlib.Path(configured)
+        if configured
+        else pathlib.Path(tempfile.gettempdir()) / f"kservehelper-outputs-{os.getpid()}"
+    )
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def generate_filepath(filename: str) -> Path:
+    """A new, unique path for an output file named like ``filename``.
+
+    Safe under concurrent requests: every call returns a different path (a UUID prefix), in
+    the process's output folder (``$KSERVEHELPER_OUTPUT_DIR``, else a per-process temp folder).
+    Only the base name of ``filename`` is kept, so the path never escapes the folder.
+    """
+    name = _UNSAFE_FILENAME.sub("_", pathlib.PurePath(filename).name).strip("._") or "output"
+    return Path(output_dir() / f"{uuid.uuid4().hex}-{name}")
+
+
+def inline_limit() -> int:
+    value = os.environ.get(INLINE_LIMIT_ENV)
+    return int(value) if value else DEFAULT_INLINE_LIMIT
+
+
+def check_output_paths(paths: Sequence[object], method: str) -> list[pathlib.Path]:
+    """Check that a method annotated to return files really returned existing files."""
+    checked: list[pathlib.Path] = []
+    for item in paths:
+        if not isinstance(item, (str, os.PathLike)):
+            raise TypeError(
+                f"{method}() is annotated to return files but returned {type(item).__name__}"
+            )
+        path = pathlib.Path(item)
+        if not path.is_file():
+            raise UploadError(f"{method}() returned {str(path)!r}, which is not an existing file")
+        checked.append(path)
+    return checked
+
+
+def inline_data_uris(paths: Sequence[pathlib.Path]) -> list[str]:
+    """Encode files as ``data:`` URIs (no destination configured: local development only)."""
+    total = sum(p.stat().st_size for p in paths)
+    limit = inline_limit()
+    if total > limit:
+        raise InputError(
+            f"the output files are {total} bytes, more than the {limit} bytes returned inline; "
+            'set "upload_webhook" in the request (or start the server with upload_to=...) '
+            "to receive URLs instead",
+            [
+                {
+                    "loc": ["upload_webhook"],
+                    "msg": "required for outputs this large",
+                    "type": "missing",
+                }
+            ],
+        )
+    uris = []
+    for path in paths:
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        uris.append(f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}")
+    return uris
+
+
+def move_to_folder(paths: Sequence[pathlib.Path], folder: pathlib.Path) -> list[pathlib.Path]:
+    """Move output files into ``folder`` under their given names (without the unique prefix),
+    never overwriting an existing file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for path in paths:
+        name = _UNIQUE_PREFIX.sub("", path.name)
+        stem, suffix = pathlib.PurePath(name).stem, pathlib.PurePath(name).suffix
+        target, counter = folder / name, 1
+        while target.exists():
+            target = folder / f"{stem}-{counter}{suffix}"
+            counter += 1
+        moved.append(pathlib.Path(shutil.move(str(path), target)))
+    return moved
+
+
+def remove_files(paths: Sequence[pathlib.Path]) -> None:
+    """Delete output files after the response, whatever happened to them."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
+async def deliver_files(paths: Sequence[pathlib.Path], destination: str | None) -> list[str]:
+    """Deliver output files; return one URL per file, in order.
+
+    With no destination the files come back inline as ``data:`` URIs (local development).
+    """
+    if destination is None:
+        return inline_data_uris(paths)
+    raise UploadError(
+        f"cannot deliver output files to {destination!r}: uploads to webhooks and object "
+        "stores are not available in this version; leave upload_webhook out to receive "
+        "data: URIs"
+    )

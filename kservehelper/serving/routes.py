@@ -1,0 +1,143 @@
+"""HTTP routes on KServe's FastAPI app, and the one place errors become HTTP responses.
+
+KServe's V1 ``:predict`` route decodes and answers on its own terms; ours are registered in
+front of it for the models kservehelper serves, so every request gets the same validation,
+error bodies and streaming framing. KServe keeps everything else (health, readiness, metrics,
+model repository, V2).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response, StreamingResponse
+
+from kservehelper.errors import InputError, UploadError
+from kservehelper.serving import streaming
+
+if TYPE_CHECKING:
+    from kservehelper.serving.model import KServeModel
+
+logger = logging.getLogger("kserve.kservehelper")
+
+_JSON_TYPES = ("application/json", "application/cloudevents+json", "text/json")
+_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def json_response(body: Any, status_code: int = 200) -> Response:
+    return Response(
+        content=streaming.dumps(body), status_code=status_code, media_type="application/json"
+    )
+
+
+def error_response(exc: BaseException) -> Response:
+    """Map an exception to its HTTP answer: the single place this happens."""
+    if isinstance(exc, InputError):
+        return json_response(exc.to_dict(), 400)
+    if isinstance(exc, ValueError):
+        # A ValueError from the model's own code is the model saying the input is wrong.
+        message = str(exc) or "the model rejected the input"
+        detail = [{"loc": [], "msg": message, "type": "value_error"}]
+        return json_response({"error": message, "detail": detail}, 400)
+    if isinstance(exc, UploadError):
+        return json_response({"error": str(exc), "type": "UploadError"}, 502)
+    logger.error("prediction failed", exc_info=exc)
+    return json_response({"error": f"{type(exc).__name__}: {exc}", "type": type(exc).__name__}, 500)
+
+
+def decode_body(body: bytes, content_type: str | None) -> Any:
+    """Parse a request body as JSON, with errors that say how to fix the request."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type and media_type not in _JSON_TYPES:
+        raise InputError(
+            f"unsupported content type {media_type!r}: send a JSON object with "
+            "'Content-Type: application/json'",
+            [{"loc": [], "msg": f"content type {media_type} is not JSON", "type": "content_type"}],
+        )
+    if not body.strip():
+        return {}
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(
+            f"the request body is not valid JSON: {exc}",
+            [{"loc": [], "msg": str(exc), "type": "json_invalid"}],
+        ) from None
+
+
+def _wants_sse(request: Request) -> bool:
+    return streaming.EVENT_STREAM in request.headers.get("accept", "")
+
+
+def _model_or_error(models: Mapping[str, KServeModel], name: str) -> KServeModel | Response:
+    model = models.get(name)
+    if model is None:
+        served = ", ".join(sorted(models)) or "none"
+        return json_response(
+            {"error": f"model {name!r} is not served here; served models: {served}"}, 404
+        )
+    if not model.ready:
+        return json_response({"error": f"model {name!r} is not ready yet"}, 503)
+    return model
+
+
+def install_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
+    """Register kservehelper's routes for ``models`` ahead of KServe's own on ``app``."""
+    router = APIRouter()
+
+    async def handle(method: str, model_name: str, request: Request) -> Response:
+        found = _model_or_error(models, model_name)
+        if isinstance(found, Response):
+            return found
+        headers = dict(request.headers.items())
+        try:
+            payload = decode_body(await request.body(), request.headers.get("content-type"))
+            if method == "predict":
+                # Through kserve.Model.__call__: KServe's metrics and latency logging apply.
+                result, _ = await found(payload, headers=headers)
+            else:
+                result = await found.generate(payload, headers)
+        except Exception as exc:
+            return error_response(exc)
+        if isinstance(result, dict):
+            try:
+                return json_response(result)
+            except TypeError as exc:
+                return error_response(
+                    TypeError(f"{method}() returned a value that cannot be sent as JSON: {exc}")
+                )
+        sse = _wants_sse(request)
+        body = streaming.encode_stream(
+            result.items, sse, on_close=result.close, transform=result.transform
+        )
+        media_type = streaming.EVENT_STREAM if sse else streaming.JSON_LINES
+        return StreamingResponse(body, media_type=media_type, headers=_STREAM_HEADERS)
+
+    async def predict(model_name: str, request: Request) -> Response:
+        return await handle("predict", model_name, request)
+
+    async def generate(model_name: str, request: Request) -> Response:
+        return await handle("generate", model_name, request)
+
+    async def schema(model_name: str) -> Response:
+        found = models.get(model_name)
+        if found is None:
+            return json_response({"error": f"model {model_name!r} is not served here"}, 404)
+        return json_response(found.schema())
+
+    async def docs(model_name: str) -> Response:
+        found = models.get(model_name)
+        if found is None:
+            return json_response({"error": f"model {model_name!r} is not served here"}, 404)
+        return json_response(found.docs())
+
+    router.add_api_route("/v1/models/{model_name}:predict", predict, methods=["POST"])
+    router.add_api_route("/v1/models/{model_name}:generate", generate, methods=["POST"])
+    router.add_api_route("/v1/models/{model_name}/schema", schema, methods=["GET"])
+    router.add_api_route("/v1/docs/{model_name}", docs, methods=["GET"])
+    # Starlette matches routes in order: ours must come before KServe's :predict.
+    app.router.routes[0:0] = router.routes
