@@ -211,3 +211,9 @@ def schema(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+# The image commands (build, push, dockerfile, init, config-schema) live with the build code.
+from kservehelper.build.commands import register_build_commands  # noqa: E402
+
+register_build_commands(app)

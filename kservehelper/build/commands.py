@@ -1,0 +1,204 @@
+"""The image commands of ``kservehelper``: build, push, dockerfile, init, config-schema.
+
+``kservehelper/cli.py`` registers them with :func:`register_build_commands`. Each command imports
+what it needs inside its body, so the command line starts fast and never imports kserve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import typer
+
+_COMMANDS: list[tuple[str | None, Callable[..., Any]]] = []
+
+
+def _command(name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def collect(function: Callable[..., Any]) -> Callable[..., Any]:
+        _COMMANDS.append((name, function))
+        return function
+
+    return collect
+
+
+def register_build_commands(app: typer.Typer) -> None:
+    """Add the image commands to the ``kservehelper`` typer app."""
+    for name, function in _COMMANDS:
+        app.command(name)(function)
+
+
+BuildDir = Annotated[Path, typer.Argument(help="The model folder (holds config.yaml).")]
+DockerOption = Annotated[
+    Optional[str],  # noqa: UP045 - typer reads the annotation at run time (Python 3.10)
+    typer.Option(
+        "--docker",
+        help="The docker client binary. [default: $KSERVEHELPER_DOCKER, else docker on PATH]",
+    ),
+]
+
+
+def _exit_on_build_error(error: BaseException) -> NoReturn:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(1)
+
+
+@_command()
+def build(
+    model_dir: BuildDir = Path("."),
+    tag: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--tag", "-t", help="Image name. [default: config.yaml's image]"),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ignore the layer cache.")] = False,
+    platform: Annotated[str, typer.Option(help="Target platform.")] = "linux/amd64",
+    network: Annotated[str, typer.Option(help="Network for RUN steps.")] = "host",
+    secret: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--secret",
+            help="A BuildKit secret, id=NAME,src=PATH (repeatable). id=pip.conf is used as "
+            "pip's config file (private indexes); never stored in the image.",
+        ),
+    ] = None,
+    ca_cert: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="A CA bundle pip trusts during the build (a BuildKit secret)."),
+    ] = None,
+    progress: Annotated[str, typer.Option(help="BuildKit progress: plain, tty, auto.")] = "plain",
+    docker: DockerOption = None,
+) -> None:
+    """Build the model's image from config.yaml, streaming the build log.
+
+    Examples:
+
+        kservehelper build examples/blur-image
+
+        kservehelper build . --tag 127.0.0.1:5000/blur:dev --secret id=pip.conf,src=pip.conf
+    """
+    from kservehelper.build.project import build_project, secret_arguments
+    from kservehelper.errors import KServeHelperError
+
+    try:
+        secrets = secret_arguments(secret or [], ca_cert)
+        outcome = build_project(
+            model_dir,
+            tag=tag,
+            docker_binary=docker,
+            platform=platform,
+            network=network,
+            no_cache=no_cache,
+            progress=progress,
+            secrets=secrets,
+            echo=typer.echo,
+        )
+    except KServeHelperError as exc:
+        _exit_on_build_error(exc)
+    typer.echo(f"Built {outcome.image}")
+
+
+@_command()
+def push(
+    model_dir: BuildDir = Path("."),
+    tag: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--tag", "-t", help="Image to push. [default: config.yaml's image]"),
+    ] = None,
+    docker: DockerOption = None,
+) -> None:
+    """Push the model's image; print its digest and record it in .kservehelper/last-push.json.
+
+    Example:
+
+        kservehelper push examples/blur-image
+    """
+    from kservehelper.build.project import push_project
+    from kservehelper.errors import KServeHelperError
+
+    try:
+        record = push_project(model_dir, tag=tag, docker_binary=docker, echo=typer.echo)
+    except KServeHelperError as exc:
+        _exit_on_build_error(exc)
+    typer.echo(f"Pushed {record['reference']}")
+    typer.echo(record["digest"])
+
+
+@_command()
+def dockerfile(
+    model_dir: BuildDir = Path("."),
+    builder: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="buildkit or legacy. [default: what the docker client offers]"),
+    ] = None,
+    docker: DockerOption = None,
+) -> None:
+    """Print the Dockerfile `kservehelper build` would build (after checking config.yaml).
+
+    Examples:
+
+        kservehelper dockerfile examples/blur-image
+
+        kservehelper dockerfile . --builder legacy | hadolint -
+    """
+    from kservehelper.build.config import load_config
+    from kservehelper.build.dockerfile import DockerfileInputs, render_dockerfile
+    from kservehelper.build.engine import detect_engine
+    from kservehelper.build.project import model_input_schema
+    from kservehelper.errors import BuildError, KServeHelperError
+
+    try:
+        config = load_config(model_dir)
+        if builder is None:
+            try:
+                buildkit = detect_engine(docker).buildkit
+            except BuildError:
+                buildkit = True
+        elif builder in ("buildkit", "buildx", "legacy"):
+            buildkit = builder != "legacy"
+        else:
+            raise BuildError(f"--builder {builder}: use buildkit or legacy")
+        schema = model_input_schema(config.model_dir)
+        text = render_dockerfile(config, DockerfileInputs(buildkit=buildkit, input_schema=schema))
+    except KServeHelperError as exc:
+        _exit_on_build_error(exc)
+    typer.echo(text, nl=False)
+
+
+@_command("config-schema")
+def config_schema() -> None:
+    """Print config.yaml's JSON Schema, for editors and CI.
+
+    Example (VS Code / yaml-language-server: first line of config.yaml):
+
+        kservehelper config-schema > config.schema.json
+
+        # yaml-language-server: $schema=config.schema.json
+    """
+    import json
+
+    from kservehelper.build.config import config_json_schema
+
+    typer.echo(json.dumps(config_json_schema(), indent=2))
+
+
+@_command()
+def init(
+    model_dir: BuildDir = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Scaffold model.py, config.yaml, requirements.txt and .dockerignore in a folder.
+
+    Example:
+
+        kservehelper init my-model && kservehelper build my-model
+    """
+    from kservehelper.build.scaffold import scaffold_model_folder
+    from kservehelper.errors import KServeHelperError
+
+    try:
+        written = scaffold_model_folder(model_dir, force=force)
+    except KServeHelperError as exc:
+        _exit_on_build_error(exc)
+    for path in written:
+        typer.echo(f"wrote {path}")

@@ -1,0 +1,332 @@
+"""The config.yaml schema, loading, and error messages a user can act on.
+
+Every mistake is reported before Docker runs, as a :class:`~kservehelper.errors.ConfigError`
+naming the file, the line, the key and a fix. The user's model module is never imported here
+(it may need torch or a GPU): the entrypoint is checked with :mod:`ast`.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import pathlib
+import re
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from kservehelper.errors import ConfigError
+
+CONFIG_FILE = "config.yaml"
+
+_PYTHON_VERSION = re.compile(r"^3\.(\d{1,2})$")
+_CUDA_VERSION = re.compile(r"^\d{2}\.\d{1,2}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# Docker image references (distribution/reference grammar, simplified but strict).
+_DOMAIN_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_DOMAIN = rf"(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*(?::\d+)?)"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_REFERENCE = re.compile(
+    rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+
+
+class BuildConfig(BaseModel):
+    """The ``build:`` section: what goes into the image."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    python_version: str | None = Field(
+        None,
+        description="Python MAJOR.MINOR as a quoted string, e.g. '3.11'. Default: 3.11 "
+        "(with ngc: the Python of the NGC release).",
+    )
+    cuda: str | None = Field(
+        None, description="CUDA MAJOR.MINOR as a quoted string, e.g. '12.4'. Omit for CPU."
+    )
+    cudnn: bool = Field(False, description="Use an nvidia/cuda image that includes cuDNN.")
+    cuda_image_type: Literal["base", "runtime", "devel"] | None = Field(
+        None,
+        description="nvidia/cuda flavour: base, runtime or devel. Default: base, or runtime "
+        "when cudnn is true.",
+    )
+    ngc: bool = Field(False, description="Use NVIDIA's NGC PyTorch image (needs cuda).")
+    base_image: str | None = Field(
+        None, description="Explicit base image; bypasses the python/cuda/ngc tables."
+    )
+    system_packages: list[str] = Field(default_factory=list, description="apt packages to install.")
+    python_requirements: list[str] = Field(
+        default_factory=list, description="requirements files, relative to the model folder."
+    )
+    python_packages: list[str] = Field(
+        default_factory=list,
+        description="pip requirements: 'name==version', local '.whl' files, 'git+https://...'.",
+    )
+    commands: list[str] = Field(
+        default_factory=list, description="Shell commands run (as root) after the packages."
+    )
+    additional_commands: list[str] = Field(
+        default_factory=list, description="Shell commands run after `commands`."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Environment variables set in the image."
+    )
+    user: str = Field(
+        "kserve", description="The non-root user the model runs as; 'root' to run as root."
+    )
+
+    @field_validator("python_version", "cuda", mode="before")
+    @classmethod
+    def _version_must_be_quoted(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError(
+                f"got the number {value}: YAML reads 3.10 as 3.1, so quote versions, "
+                'e.g. python_version: "3.10"'
+            )
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(f'got the number {value}: write MAJOR.MINOR in quotes, e.g. "12.4"')
+        return value
+
+    @field_validator("python_version")
+    @classmethod
+    def _python_version_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _PYTHON_VERSION.match(value):
+            raise ValueError(f"'{value}' must be MAJOR.MINOR, e.g. '3.11'")
+        return value
+
+    @field_validator("cuda")
+    @classmethod
+    def _cuda_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _CUDA_VERSION.match(value):
+            raise ValueError(f"'{value}' must be MAJOR.MINOR, e.g. '12.4'")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"'{name}' is not a valid environment variable name")
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def _user_name(cls, value: str) -> str:
+        if not _USER_NAME.match(value):
+            raise ValueError(f"'{value}' is not a valid user name (lowercase, e.g. 'kserve')")
+        return value
+
+
+class ProjectConfig(BaseModel):
+    """A model folder's config.yaml."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    image: str | None = Field(
+        None, description="The image to build and push, e.g. 'registry.example.com/blur:1.0'."
+    )
+    entrypoint: str = Field("model.py", description="The file defining the model class.")
+    name: str | None = Field(
+        None, description="KServe model name. Default: the folder name, lowercased."
+    )
+    class_name: str = Field("Model", alias="class", description="The model class name.")
+    build: BuildConfig = Field(default_factory=BuildConfig)  # type: ignore[arg-type]
+    deploy: dict[str, Any] = Field(
+        default_factory=dict, description="Deployment settings (see `kservehelper deploy`)."
+    )
+
+    _model_dir: pathlib.Path = PrivateAttr(default_factory=pathlib.Path.cwd)
+
+    @field_validator("image")
+    @classmethod
+    def _image_reference(cls, value: str | None) -> str | None:
+        if value is not None and not _IMAGE_REFERENCE.match(value):
+            hint = " (repository names must be lowercase)" if value != value.lower() else ""
+            raise ValueError(
+                f"'{value}' is not a valid image reference{hint}; "
+                "use [REGISTRY/]NAME[:TAG], e.g. 127.0.0.1:5000/blur-image:1.0"
+            )
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _model_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", value):
+            raise ValueError(
+                f"'{value}' must be lowercase letters, digits and '-', e.g. "
+                f"'{default_model_name(value)}'"
+            )
+        return value
+
+    @field_validator("class_name")
+    @classmethod
+    def _class_identifier(cls, value: str) -> str:
+        if not value.isidentifier():
+            raise ValueError(f"'{value}' is not a Python class name")
+        return value
+
+    @property
+    def model_dir(self) -> pathlib.Path:
+        """The folder config.yaml was loaded from."""
+        return self._model_dir
+
+    @property
+    def image_or_default(self) -> str:
+        """``image``, or ``<name>:latest`` when config.yaml names none."""
+        return self.image or f"{self.name}:latest"
+
+    def to_label(self) -> str:
+        """The config as compact JSON, for an image label."""
+        return json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+
+
+def default_model_name(folder_name: str) -> str:
+    """A KServe model name from a folder name: lowercased, other characters become '-'."""
+    name = re.sub(r"[^a-z0-9-]+", "-", folder_name.lower()).strip("-")
+    return re.sub(r"-{2,}", "-", name) or "model"
+
+
+def config_json_schema() -> dict[str, Any]:
+    """config.yaml's JSON Schema, for editors (yaml-language-server) and CI checks."""
+    schema = ProjectConfig.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "kservehelper config.yaml"
+    return schema
+
+
+def load_config(model_dir: pathlib.Path) -> ProjectConfig:
+    """Load and fully check ``model_dir/config.yaml``; raise :class:`ConfigError` if wrong.
+
+    Checks the schema, the files it names (entrypoint, requirements, wheels), that the
+    entrypoint defines the model class (by parsing it, not importing it) and that the
+    Python/CUDA/NGC combination has a base image.
+    """
+    model_dir = model_dir.resolve()
+    path = model_dir / CONFIG_FILE
+    if not model_dir.is_dir():
+        raise ConfigError(f"{model_dir}: no such folder")
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: not found. Create one with `kservehelper init`, or run the command "
+            "in the folder that holds config.yaml."
+        )
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from error
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}:1: must be a mapping of keys (image, entrypoint, build, ...)")
+    try:
+        config = ProjectConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_describe_validation_error(path, text, error)) from error
+    config._model_dir = model_dir
+    if config.name is None:
+        config.name = default_model_name(model_dir.name)
+    _check_files(path, text, config)
+    _check_base_image(path, text, config)
+    return config
+
+
+def _describe_validation_error(path: pathlib.Path, text: str, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        key = ".".join(str(part) for part in loc)
+        where = f"{path}:{_line_of(text, loc)}"
+        if item["type"] == "extra_forbidden":
+            known = _known_keys(loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
+            lines.append(f"{where}: unknown key '{key}'; {hint}")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {key}: {message}")
+    return "\n".join(lines)
+
+
+def _known_keys(parent: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = ProjectConfig
+    if parent == ("build",):
+        model = BuildConfig
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int:
+    """The 1-based line of the deepest key of ``loc`` that exists in the YAML text."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return 1
+    line = 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((kv for kv in node.value if kv[0].value == str(part)), None)
+            if match is None:
+                break
+            line = match[0].start_mark.line + 1
+            node = match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _check_files(path: pathlib.Path, text: str, config: ProjectConfig) -> None:
+    model_dir = config.model_dir
+
+    def inside(relative: str, loc: tuple[Any, ...], what: str) -> pathlib.Path:
+        target = (model_dir / relative).resolve()
+        where = f"{path}:{_line_of(text, loc)}"
+        if not target.is_relative_to(model_dir):
+            raise ConfigError(f"{where}: {what} '{relative}' must be inside {model_dir}")
+        if not target.is_file():
+            raise ConfigError(
+                f"{where}: {what} '{relative}' does not exist in {model_dir}; fix the path "
+                "(relative to the folder holding config.yaml)"
+            )
+        return target
+
+    entry = inside(config.entrypoint, ("entrypoint",), "entrypoint")
+    if entry.suffix != ".py":
+        raise ConfigError(f"{path}: entrypoint '{config.entrypoint}' must be a .py file")
+    try:
+        tree = ast.parse(entry.read_text(encoding="utf-8"), filename=str(entry))
+    except SyntaxError as error:
+        raise ConfigError(f"{entry}:{error.lineno}: syntax error: {error.msg}") from error
+    classes = [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
+    if config.class_name not in classes:
+        found = f"it defines {', '.join(classes)}" if classes else "it defines no class"
+        raise ConfigError(
+            f"{entry}: no top-level class '{config.class_name}' ({found}); define it, or set "
+            f"`class: <Name>` in {path.name}"
+        )
+    for index, requirements in enumerate(config.build.python_requirements):
+        inside(requirements, ("build", "python_requirements", index), "requirements file")
+    for index, package in enumerate(config.build.python_packages):
+        if package.strip().endswith(".whl") and "://" not in package:
+            inside(package.strip(), ("build", "python_packages", index), "wheel")
+
+
+def _check_base_image(path: pathlib.Path, text: str, config: ProjectConfig) -> None:
+    from kservehelper.build.images import resolve_base_image
+
+    try:
+        resolve_base_image(config.build)
+    except ConfigError as error:
+        key = "cuda" if config.build.cuda else "python_version"
+        raise ConfigError(f"{path}:{_line_of(text, ('build', key))}: {error}") from None
