@@ -1,0 +1,115 @@
+"""KServeModel behaviour over real HTTP: start-up checks, concurrency, hooks, KServe flags."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import pathlib
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import (
+    EXAMPLES,
+    TEST_MODELS,
+    RunningServer,
+    ServeFactory,
+    free_port,
+    run_cli,
+    start_server,
+)
+
+
+def test_health_answers_while_a_sync_predict_runs(
+    serve_model: ServeFactory, tmp_path: pathlib.Path
+) -> None:
+    server = serve_model(TEST_MODELS / "behaviours", "slow", "--class", "Slow")
+    started = tmp_path / "started"
+    with concurrent.futures.ThreadPoolExecutor() as pool:
+        body = {"seconds": 5, "started": str(started)}
+        slow = pool.submit(httpx.post, server.predict_url, json=body, timeout=60)
+        while not started.exists():  # the prediction is running from here on
+            assert not slow.done(), slow.result().text
+            time.sleep(0.02)
+        for _ in range(3):
+            ready = httpx.get(f"{server.url}/v1/models/slow", timeout=2)
+            live = httpx.get(f"{server.url}/", timeout=2)
+            assert ready.json() == {"name": "slow", "ready": True}
+            assert live.status_code == 200
+        assert not slow.done(), "health checks must not wait for the prediction"
+        assert slow.result().status_code == 200
+
+
+def test_max_concurrency_one_queues_requests(serve_model: ServeFactory) -> None:
+    server = serve_model(TEST_MODELS / "behaviours", "queued", "--class", "Slow")
+    with concurrent.futures.ThreadPoolExecutor() as pool:
+        calls = [
+            pool.submit(httpx.post, server.predict_url, json={"seconds": 0.5}, timeout=60)
+            for _ in range(3)
+        ]
+        results = [c.result().json() for c in calls]
+    assert [r["max_running"] for r in results] == [1, 1, 1]
+
+
+def test_max_concurrency_can_be_raised(serve_model: ServeFactory) -> None:
+    server = serve_model(
+        TEST_MODELS / "behaviours", "parallel", "--class", "Slow", "--max-concurrency", "3"
+    )
+    with concurrent.futures.ThreadPoolExecutor() as pool:
+        calls = [
+            pool.submit(httpx.post, server.predict_url, json={"seconds": 1.5}, timeout=60)
+            for _ in range(3)
+        ]
+        results = [c.result().json() for c in calls]
+    assert max(r["max_running"] for r in results) > 1
+
+
+def test_async_predict_and_after_predict_hook(serve_model: ServeFactory) -> None:
+    server = serve_model(TEST_MODELS / "behaviours", "hooks", "--class", "AsyncHooks")
+    body = httpx.post(server.predict_url, json={"text": "abc"}).json()
+    assert body["output"] == "ABC"
+    assert body["post_processed"] is True
+    assert "running_time" in body
+
+
+@pytest.mark.parametrize(
+    ("class_name", "expected"),
+    [
+        ("BadDefault", "default of parameter 'steps' (500) breaks its own constraints"),
+        ("Mismatch", "predict() and generate() must take the same inputs"),
+        ("NoSuchClass", "no class named 'NoSuchClass'"),
+    ],
+)
+def test_broken_models_fail_at_start_up_with_a_clear_message(
+    class_name: str, expected: str
+) -> None:
+    result = run_cli("serve", str(TEST_MODELS / "behaviours"), "--class", class_name, "--port", "1")
+    assert result.returncode != 0
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_mismatch_message_names_the_difference() -> None:
+    result = run_cli("schema", str(TEST_MODELS / "behaviours"), "--class", "Mismatch")
+    assert result.returncode == 1
+    assert "predict() has no parameter 'steps'" in result.stderr
+
+
+def test_kserve_flags_work_when_running_the_model_file(tmp_path: pytest.TempPathFactory) -> None:
+    port = free_port()
+    model_file = EXAMPLES / "hello" / "model.py"
+    args = [sys.executable, str(model_file), "--http_port", str(port), "--enable_grpc", "false"]
+    server = start_server(args, "hello", tmp_path / "hello.log", port)  # type: ignore[operator]
+    try:
+        body = httpx.post(server.predict_url, json={"name": "Bo", "language": "fr"}).json()
+        assert body["greeting"] == "Bonjour, Bo!"
+        assert httpx.get(f"{server.url}/v1/models/hello/schema").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_load_runs_before_ready(serve_model: ServeFactory) -> None:
+    # hello's load() sets the greeting; a request right after readiness must see it.
+    server: RunningServer = serve_model(EXAMPLES / "hello", "hello-load")
+    assert httpx.post(server.predict_url, json={"name": "X"}).json()["greeting"] == "Hello, X!"
