@@ -222,6 +222,22 @@ class BadPeerHandler(BaseHTTPRequestHandler):
     do_POST = _handle
     do_PUT = _handle
 
+    def do_GET(self) -> None:
+        """``/bytes/N/name`` answers N bytes; ``/endless`` streams with no Content-Length."""
+        parts = self.path.split("?")[0].strip("/").split("/")
+        if parts[0] == "bytes" and len(parts) >= 2 and parts[1].isdigit():
+            self._answer(200, b"x" * int(parts[1]), "application/octet-stream")
+        elif parts[0] == "endless":
+            self.send_response(200)
+            self.end_headers()
+            try:
+                for _ in range(64):
+                    self.wfile.write(b"y" * (1 << 20))
+            except OSError:
+                pass
+        else:
+            self._answer(404, b'{"error": "not found"}')
+
 
 @dataclass
 class BadPeer:

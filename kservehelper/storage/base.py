@@ -113,8 +113,8 @@ class Destination(ABC):
         self.settings = settings or StorageSettings.from_env()
 
     @abstractmethod
-    async def put(self, path: Path) -> str:
-        """One attempt at delivering one file; returns its URL.
+    async def put(self, path: Path, name: str) -> str:
+        """One attempt at delivering one file under the file name ``name``; returns its URL.
 
         Raise :class:`RetryableError` (or let a transient error escape, see
         :meth:`is_transient`) for failures worth another attempt, anything else for
@@ -128,9 +128,13 @@ class Destination(ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most destinations hold nothing
         """Release connections; the destination is not used afterwards."""
 
-    async def upload_file(self, path: Path) -> str:
-        """Deliver one file with timeout and retries; raise :class:`UploadError` on failure."""
-        return await self.with_retries(lambda: self.put(path), f"output file '{path.name}'")
+    async def upload_file(self, path: Path, name: str | None = None) -> str:
+        """Deliver one file with timeout and retries; raise :class:`UploadError` on failure.
+
+        ``name`` is the file name at the destination (default: the local file's name).
+        """
+        name = name or path.name
+        return await self.with_retries(lambda: self.put(path, name), f"output file '{name}'")
 
     async def with_retries(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
         """Run ``attempt()`` under the per-file timeout, retrying transient failures.
@@ -159,15 +163,24 @@ class Destination(ABC):
                 ) from error
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def upload_files(self, paths: Sequence[Path]) -> list[str]:
-        """Deliver files in parallel (at most ``settings.concurrency`` at once), in order."""
+    async def upload_files(
+        self, paths: Sequence[Path], names: Sequence[str] | None = None
+    ) -> list[str]:
+        """Deliver files in parallel (at most ``settings.concurrency`` at once); URLs in order.
+
+        ``names`` are the file names at the destination (default: the local files' names).
+        """
         limit = asyncio.Semaphore(self.settings.concurrency)
+        names = list(names) if names is not None else [path.name for path in paths]
 
-        async def bounded(path: Path) -> str:
+        async def bounded(path: Path, name: str) -> str:
             async with limit:
-                return await self.upload_file(path)
+                return await self.upload_file(path, name)
 
-        tasks = [asyncio.ensure_future(bounded(path)) for path in paths]
+        tasks = [
+            asyncio.ensure_future(bounded(path, name))
+            for path, name in zip(paths, names, strict=True)
+        ]
         try:
             return list(await asyncio.gather(*tasks))
         finally:

@@ -69,7 +69,7 @@ class GCSClient:
         if path.stat().st_size >= MULTIPART_THRESHOLD:
             blob.chunk_size = MULTIPART_THRESHOLD  # a multiple of 256 KiB
         blob.upload_from_filename(
-            str(path), content_type=content_type_of(path), timeout=self.settings.timeout
+            str(path), content_type=content_type_of(key), timeout=self.settings.timeout
         )
 
     def size(self, bucket: str, key: str) -> int:
@@ -169,10 +169,10 @@ class GCSDestination(Destination):
     def is_transient(self, error: BaseException) -> bool:
         return super().is_transient(error) or is_transient_gcs_error(error)
 
-    def put_sync(self, path: Path) -> str:
+    def put_sync(self, path: Path, name: str) -> str:
         """Upload one file from a worker thread; returns its URL."""
         client = shared_gcs_client(self.settings)
-        key = join_key(self.prefix, uuid.uuid4().hex[:16], path.name)
+        key = join_key(self.prefix, uuid.uuid4().hex[:16], name)
         client.upload_file(path, self.bucket, key)
         if self.settings.object_urls == "plain":
             return f"gs://{self.bucket}/{key}"
@@ -180,5 +180,5 @@ class GCSDestination(Destination):
             self.bucket, key, self.settings.url_expiry, credentials=self.signing_credentials
         )
 
-    async def put(self, path: Path) -> str:
-        return await asyncio.to_thread(self.put_sync, path)
+    async def put(self, path: Path, name: str) -> str:
+        return await asyncio.to_thread(self.put_sync, path, name)

@@ -13,9 +13,9 @@ import httpx
 from kservehelper.storage.base import CHUNK_SIZE, Destination, RetryableError, StorageSettings
 
 
-def content_type_of(path: Path) -> str:
-    """The MIME type guessed from the file name, ``application/octet-stream`` if unknown."""
-    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+def content_type_of(name: str | Path) -> str:
+    """The MIME type guessed from a file name, ``application/octet-stream`` if unknown."""
+    return mimetypes.guess_type(Path(name).name)[0] or "application/octet-stream"
 
 
 async def read_file_chunks(path: Path) -> AsyncIterator[bytes]:

@@ -28,9 +28,9 @@ class LocalDestination(Destination):
         super().__init__(uri, settings)
         self.folder = local_folder(uri)
 
-    def store(self, path: Path, *, move: bool = False) -> Path:
-        """Copy (or move) ``path`` into the folder; returns where it landed."""
-        target = self.folder / uuid.uuid4().hex[:16] / path.name
+    def store(self, path: Path, name: str | None = None, *, move: bool = False) -> Path:
+        """Copy (or move) ``path`` into the folder as ``name``; returns where it landed."""
+        target = self.folder / uuid.uuid4().hex[:16] / (name or path.name)
         target.parent.mkdir(parents=True, exist_ok=True)
         if move:
             shutil.move(str(path), target)
@@ -38,6 +38,6 @@ class LocalDestination(Destination):
             shutil.copyfile(path, target)
         return target
 
-    async def put(self, path: Path) -> str:
-        target = await asyncio.to_thread(self.store, path)
+    async def put(self, path: Path, name: str) -> str:
+        target = await asyncio.to_thread(self.store, path, name)
         return target.resolve().as_uri()

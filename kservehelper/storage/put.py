@@ -33,13 +33,13 @@ def without_query(url: str) -> str:
 class PutDestination(HttpDestination):
     """An ``http(s)`` prefix that takes ``PUT <prefix>/<filename>`` (as Cog's ``--upload-url``)."""
 
-    async def put(self, path: Path) -> str:
-        url = put_url(self.uri, path.name)
+    async def put(self, path: Path, name: str) -> str:
+        url = put_url(self.uri, name)
         response = await self.client.put(
             url,
             content=read_file_chunks(path),
             headers={
-                "Content-Type": content_type_of(path),
+                "Content-Type": content_type_of(name),
                 "Content-Length": str(path.stat().st_size),
             },
         )

@@ -78,7 +78,7 @@ class S3Client:
             str(path),
             bucket,
             key,
-            ExtraArgs={"ContentType": content_type_of(path)},
+            ExtraArgs={"ContentType": content_type_of(key)},
             Config=self.transfer_config,
             Callback=progress,
         )
@@ -162,14 +162,14 @@ class S3Destination(Destination):
     def is_transient(self, error: BaseException) -> bool:
         return super().is_transient(error) or is_transient_s3_error(error)
 
-    def put_sync(self, path: Path) -> str:
+    def put_sync(self, path: Path, name: str) -> str:
         """Upload one file from a worker thread; returns its URL."""
         client = shared_s3_client(self.settings)
-        key = join_key(self.prefix, uuid.uuid4().hex[:16], path.name)
+        key = join_key(self.prefix, uuid.uuid4().hex[:16], name)
         client.upload_file(path, self.bucket, key)
         if self.settings.object_urls == "plain":
             return f"s3://{self.bucket}/{key}"
         return client.presign(self.bucket, key, self.settings.url_expiry)
 
-    async def put(self, path: Path) -> str:
-        return await asyncio.to_thread(self.put_sync, path)
+    async def put(self, path: Path, name: str) -> str:
+        return await asyncio.to_thread(self.put_sync, path, name)

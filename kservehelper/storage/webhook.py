@@ -27,11 +27,11 @@ class WebhookDestination(HttpDestination):
         """Whether this is the ``/upload_batch`` protocol."""
         return urlsplit(self.uri).path.rstrip("/").endswith("/upload_batch")
 
-    async def put(self, path: Path) -> str:
+    async def put(self, path: Path, name: str) -> str:
         if self.batch:
-            return (await self.post_batch([path]))[0]
+            return (await self.post_batch([path], [name]))[0]
         with path.open("rb") as handle:
-            files = {"file": (path.name, handle, content_type_of(path))}
+            files = {"file": (name, handle, content_type_of(name))}
             response = await self.client.post(self.uri, files=files)
         self.check_status(response)
         body = self.parse_json(response)
@@ -39,13 +39,13 @@ class WebhookDestination(HttpDestination):
             raise ValueError(f'the webhook answered {str(body)[:200]!r}, expected {{"url": ...}}')
         return str(body["url"])
 
-    async def post_batch(self, paths: Sequence[Path]) -> list[str]:
+    async def post_batch(self, paths: Sequence[Path], names: Sequence[str]) -> list[str]:
         """One attempt at the ``/upload_batch`` protocol for all ``paths``."""
         with contextlib.ExitStack() as stack:
             files: dict[str, tuple[str, IO[bytes], str]] = {}
-            for index, path in enumerate(paths):
+            for index, (path, name) in enumerate(zip(paths, names, strict=True)):
                 handle = stack.enter_context(path.open("rb"))
-                files[f"file_{index}"] = (path.name, handle, content_type_of(path))
+                files[f"file_{index}"] = (name, handle, content_type_of(name))
             response = await self.client.post(
                 self.uri, files=files, headers={"NUM_FILES": str(len(paths))}
             )
@@ -59,9 +59,14 @@ class WebhookDestination(HttpDestination):
             )
         return [str(url) for url in urls]
 
-    async def upload_files(self, paths: Sequence[Path]) -> list[str]:
+    async def upload_files(
+        self, paths: Sequence[Path], names: Sequence[str] | None = None
+    ) -> list[str]:
         if not self.batch or len(paths) <= 1:
-            return await super().upload_files(paths)
+            return await super().upload_files(paths, names)
         # One request carries every file: it is retried as a whole and a failure names them all.
-        names = ", ".join(f"'{path.name}'" for path in paths)
-        return await self.with_retries(lambda: self.post_batch(paths), f"output files {names}")
+        final = list(names) if names is not None else [path.name for path in paths]
+        quoted = ", ".join(f"'{name}'" for name in final)
+        return await self.with_retries(
+            lambda: self.post_batch(paths, final), f"output files {quoted}"
+        )
