@@ -22,7 +22,7 @@ from kservehelper.errors import ConfigError
 CONFIG_FILE = "config.yaml"
 
 _PYTHON_VERSION = re.compile(r"^3\.(\d{1,2})$")
-_CUDA_VERSION = re.compile(r"^\d{2}\.\d{1,2}$")
+_CUDA_VERSION = re.compile(r"^\d{1,2}\.\d{1,2}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # Docker image references (distribution/reference grammar, simplified but strict).
