@@ -251,7 +251,7 @@ def _build_field(
     where: str, name: str, annotation: Any, spec: InputSpec
 ) -> tuple[InputField, Any, Any]:
     inner, optional = _unwrap_optional(annotation)
-    is_list = typing.get_origin(inner) in (list, collections.abc.Sequence)
+    is_list = inner is list or typing.get_origin(inner) in (list, collections.abc.Sequence)
     base = typing.get_args(inner)[0] if is_list and typing.get_args(inner) else inner
     if is_list and not typing.get_args(inner):
         raise SignatureError(

@@ -27,12 +27,25 @@ def _error(field: str, msg: str, kind: str = "file_input") -> InputError:
     )
 
 
-def materialize_file(field: str, value: str, workdir: pathlib.Path) -> Path:
-    """Return a local file for one file input (``field`` names it in errors)."""
+def materialize_file(
+    field: str, value: str, workdir: pathlib.Path, allow_local: bool = False
+) -> Path:
+    """Return a local file for one file input (``field`` names it in errors).
+
+    Local paths are accepted only when ``allow_local`` (``kservehelper predict``): a server
+    must not let a request read arbitrary files from its disk.
+    """
     if value.startswith("data:"):
         return _from_data_uri(field, value, workdir)
     scheme = urllib.parse.urlsplit(value).scheme
     if scheme in ("", "file"):
+        if not allow_local:
+            raise _error(
+                field,
+                "local paths are accepted only by `kservehelper predict`; "
+                "send the file as a data: URI",
+                "local_path_refused",
+            )
         local = pathlib.Path(urllib.parse.urlsplit(value).path if scheme else value)
         if not local.is_file():
             raise _error(field, f"no such file: {value}")

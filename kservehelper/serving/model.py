@@ -135,7 +135,8 @@ class KServeModel(kserve.Model):
         self.max_concurrency = _max_concurrency(max_concurrency)
         self.upload_to = upload_to or os.environ.get(UPLOAD_TO_ENV) or None
         self.model = model_class(**kwargs)
-        #: Set by ``kservehelper predict``: output files are moved here instead of delivered.
+        #: Set by ``kservehelper predict``: output files are moved here instead of delivered,
+        #: and file inputs may be local paths.
         self.local_output_dir: pathlib.Path | None = None
         self._limiter: asyncio.Semaphore | None = None
 
@@ -235,17 +236,18 @@ class KServeModel(kserve.Model):
         file_fields = [f for f in signature.fields.values() if f.is_file and kwargs[f.name]]
         if not file_fields:
             return None
+        allow_local = self.local_output_dir is not None
         workdir = pathlib.Path(tempfile.mkdtemp(prefix="kservehelper-inputs-"))
         try:
             for fld in file_fields:
                 value = kwargs[fld.name]
                 if fld.is_list:
                     kwargs[fld.name] = [
-                        materialize_file(f"{fld.name}.{i}", v, workdir / str(i))
+                        materialize_file(f"{fld.name}.{i}", v, workdir / str(i), allow_local)
                         for i, v in enumerate(value)
                     ]
                 else:
-                    kwargs[fld.name] = materialize_file(fld.name, value, workdir)
+                    kwargs[fld.name] = materialize_file(fld.name, value, workdir, allow_local)
         except BaseException:
             _remove_dir(workdir)
             raise

@@ -127,8 +127,12 @@ async def deliver_files(paths: Sequence[pathlib.Path], destination: str | None) 
     """
     if destination is None:
         return inline_data_uris(paths)
-    raise UploadError(
-        f"cannot deliver output files to {destination!r}: uploads to webhooks and object "
-        "stores are not available in this version; leave upload_webhook out to receive "
-        "data: URIs"
-    )
+    from kservehelper.storage.base import resolve
+
+    target = resolve(destination)  # InputError (400) for an unknown or disallowed destination
+    try:
+        # Destinations see the name the model gave, without generate_filepath's unique prefix.
+        names = [_UNIQUE_PREFIX.sub("", path.name) for path in paths]
+        return await target.upload_files(paths, names)
+    finally:
+        await target.aclose()

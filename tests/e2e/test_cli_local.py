@@ -1,0 +1,174 @@
+"""The command line as a user drives it: predict in-process, schema, help, version."""
+
+from __future__ import annotations
+
+import base64
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from kservehelper import __version__
+from tests.conftest import EXAMPLES, REPO, TEST_MODELS, run_cli
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"kservehelper {__version__}"
+
+
+@pytest.mark.parametrize("command", ["serve", "predict", "schema"])
+def test_every_command_has_help_with_examples(command: str) -> None:
+    result = run_cli(command, "--help")
+    assert result.returncode == 0
+    assert "Example" in result.stdout
+    assert "kservehelper " + command in result.stdout
+
+
+def test_predict_prints_json(tmp_path: pathlib.Path) -> None:
+    result = run_cli(
+        "predict",
+        str(EXAMPLES / "hello"),
+        "-i",
+        "name=Ada",
+        "-i",
+        "times=2",
+        "-i",
+        "excitement=0.1",
+        "-i",
+        "tags=a",
+        "-i",
+        "tags=b",
+        "-i",
+        "shout=true",
+    )
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["greeting"] == "HELLO, ADA. HELLO, ADA."
+    assert body["tags"] == ["a", "b"]
+    assert "running_time" in body
+
+
+def test_predict_validation_errors_match_the_server_and_exit_non_zero() -> None:
+    result = run_cli("predict", str(EXAMPLES / "hello"), "-i", "name=Ada", "-i", "times=9")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: invalid input 'times': Input should be less than or equal to 5"
+    )
+    result = run_cli("predict", str(EXAMPLES / "hello"), "-i", "nme=Ada")
+    assert result.returncode == 1
+    assert "unknown input 'nme'; valid inputs are: name, times" in result.stderr
+    result = run_cli("predict", str(EXAMPLES / "hello"), "-i", "name")
+    assert result.returncode == 1
+    assert "write inputs as name=value" in result.stderr
+
+
+def test_predict_reads_files_and_writes_outputs(tmp_path: pathlib.Path) -> None:
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (16, 16), "red").save(photo)
+    out = tmp_path / "out"
+    result = run_cli(
+        "predict",
+        str(EXAMPLES / "blur-image"),
+        "-i",
+        f"image=@{photo}",
+        "-i",
+        "radius=1",
+        "-o",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    [written] = json.loads(result.stdout)["output"]
+    assert pathlib.Path(written) == out / "image.jpg"
+    assert Image.open(written).format == "JPEG"
+    # The model's ValueError is reported as the model said it.
+    result = run_cli("predict", str(EXAMPLES / "blur-image"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: The input image is not set"
+
+
+def test_predict_path_inputs_take_local_files_and_outputs_go_to_the_current_folder(
+    tmp_path: pathlib.Path,
+) -> None:
+    source = tmp_path / "in.bin"
+    source.write_bytes(b"abc")
+    result = run_cli(
+        "predict",
+        str(TEST_MODELS / "behaviours"),
+        "--class",
+        "Files",
+        "-i",
+        f"source=@{source}",
+        "-i",
+        "copies=2",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy0.bin", "copy1.bin", "in.bin"]
+    assert (tmp_path / "copy1.bin").read_bytes() == b"abc"
+
+
+def test_predict_str_input_from_file_is_base64(tmp_path: pathlib.Path) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text("hi")
+    result = run_cli("predict", str(EXAMPLES / "hello"), "-i", f"name=@{note}")
+    body = json.loads(result.stdout)
+    assert body["greeting"] == f"Hello, {base64.b64encode(b'hi').decode()}!"
+
+
+def test_predict_prints_stream_items_as_they_arrive(tmp_path: pathlib.Path) -> None:
+    gate = tmp_path / "gate"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kservehelper",
+            "predict",
+            str(TEST_MODELS / "behaviours"),
+            "--class",
+            "Streams",
+            "-i",
+            "count=3",
+            "-i",
+            f"gate={gate}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert process.stdout is not None
+    try:
+        assert json.loads(process.stdout.readline()) == {"n": 0}
+        assert process.poll() is None  # still waiting for the gate: nothing was buffered
+        gate.touch()
+        rest = [json.loads(line) for line in process.stdout]
+        assert rest == [{"n": 1}, {"n": 2}]
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+
+
+def test_schema_command_prints_the_server_document() -> None:
+    result = run_cli("schema", str(EXAMPLES / "blur-image"))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["name"] == "blur-image"
+    assert document["output"] == {"kind": "file"}
+    assert document["input"]["properties"]["radius"]["default"] == 2.0
+
+
+def test_missing_folder_and_entrypoint_errors(tmp_path: pathlib.Path) -> None:
+    result = run_cli("schema", str(tmp_path / "nope"))
+    assert result.returncode == 1
+    assert "no such folder" in result.stderr
+    result = run_cli("schema", str(tmp_path))
+    assert result.returncode == 1
+    assert "model.py does not exist" in result.stderr
+    (tmp_path / "config.yaml").write_text("build: [\n")
+    result = run_cli("schema", str(tmp_path))
+    assert "not valid YAML" in result.stderr
