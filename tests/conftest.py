@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+pytest_plugins = ["tests.fixtures_storage"]  # SeaweedFS, fake-gcs-server, upload server
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 TEST_MODELS = pathlib.Path(__file__).resolve().parent / "models"

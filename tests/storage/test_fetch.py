@@ -6,11 +6,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from fixtures_storage import free_port
 
 from kservehelper.errors import InputError
 from kservehelper.storage.base import StorageSettings
 from kservehelper.storage.fetch import fetch_input
+from tests.fixtures_storage import free_port
 
 
 def fetch(uri: str, folder: Path, limit: int = 10_000, **settings: object) -> Path:

@@ -62,7 +62,7 @@ def test_missing_bucket_is_an_upload_error_naming_the_file(settings, tmp_path: P
 
 
 def test_unreachable_endpoint_is_retried_then_fails(tmp_path: Path) -> None:
-    from fixtures_storage import free_port
+    from tests.fixtures_storage import free_port
 
     settings = StorageSettings(
         s3_endpoint_url=f"http://127.0.0.1:{free_port()}", attempts=2, backoff=0.01

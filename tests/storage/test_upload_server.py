@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fixtures_storage import UploadServer, start_upload_server, stop_process
 
 from kservehelper.errors import InputError, UploadError
 from kservehelper.storage.base import StorageSettings, resolve
 from kservehelper.storage.put import PutDestination
 from kservehelper.storage.webhook import WebhookDestination
+from tests.fixtures_storage import UploadServer, start_upload_server, stop_process
 
 
 def make_files(folder: Path, count: int, size: int = 5000) -> list[Path]:
