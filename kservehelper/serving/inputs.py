@@ -57,6 +57,18 @@ def materialize_file(
     )
 
 
+async def fetch_file(
+    field: str, value: str, workdir: pathlib.Path, allow_local: bool = False
+) -> Path:
+    """Like :func:`materialize_file`, and also downloads ``http(s)://``, ``s3://`` and ``gs://``
+    URLs (streamed, size-limited by ``KSERVEHELPER_MAX_INPUT_BYTES``) into ``workdir``."""
+    from kservehelper.storage.fetch import fetch_input, is_remote
+
+    if is_remote(value):
+        return Path(await fetch_input(value, workdir / "remote" / field, field=field))
+    return materialize_file(field, value, workdir, allow_local)
+
+
 def _from_data_uri(field: str, value: str, workdir: pathlib.Path) -> Path:
     match = _DATA_URI.match(value)
     if match is None:

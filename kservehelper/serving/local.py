@@ -93,7 +93,8 @@ async def run_local_prediction(
 
 async def _items(stream: ModelStream) -> AsyncIterator[Any]:
     try:
-        async for item in stream.items:
-            yield await stream.transform(item) if stream.transform is not None else item
+        async for batch in stream.batches:
+            for item in batch:
+                yield await stream.transform(item) if stream.transform is not None else item
     finally:
         stream.close()

@@ -18,7 +18,7 @@ import pathlib
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,11 +47,12 @@ SERVED_METHODS = ("predict", "generate")
 
 @dataclass
 class ModelStream:
-    """A streaming result: items as they are produced, and what to do when the stream ends."""
+    """A streaming result: batches of items as they are produced, a per-item transform
+    (output files become URLs), and what to do when the stream ends."""
 
-    items: AsyncIterator[Any]
+    batches: AsyncIterator[list[Any]]
     close: Callable[[], None]
-    transform: Callable[[Any], Any] | None = None
+    transform: Callable[[Any], Awaitable[Any]] | None = None
 
 
 def signatures_of(model_class: type) -> dict[str, ModelSignature]:
@@ -278,8 +279,8 @@ class KServeModel(kserve.Model):
                 return (await self._deliver(paths, destination))[0]
             return item
 
-        items = streaming.iterate(streaming.as_stream(result))
-        return ModelStream(items=items, close=close, transform=deliver_item)
+        batches = streaming.iterate_batches(streaming.as_stream(result))
+        return ModelStream(batches=batches, close=close, transform=deliver_item)
 
     async def _encode(
         self, signature: ModelSignature, result: Any, destination: str | None

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Sequence
+from contextvars import ContextVar
 
 from kservehelper.errors import InputError, UploadError
 from kservehelper.types import Path
@@ -28,6 +29,11 @@ DEFAULT_INLINE_LIMIT = 10 * 1024 * 1024
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 _UNIQUE_PREFIX = re.compile(r"^[0-9a-f]{32}-")
+
+#: The files ``generate_filepath`` made during the current request (see ``track_outputs``).
+_REQUEST_FILES: ContextVar[list[pathlib.Path] | None] = ContextVar(
+    "kservehelper_request_files", default=None
+)
 
 
 def output_dir() -> pathlib.Path:
@@ -50,7 +56,30 @@ def generate_filepath(filename: str) -> Path:
     Only the base name of ``filename`` is kept, so the path never escapes the folder.
     """
     name = _UNSAFE_FILENAME.sub("_", pathlib.PurePath(filename).name).strip("._") or "output"
-    return Path(output_dir() / f"{uuid.uuid4().hex}-{name}")
+    path = Path(output_dir() / f"{uuid.uuid4().hex}-{name}")
+    tracked = _REQUEST_FILES.get()
+    if tracked is not None:
+        tracked.append(path)
+    return path
+
+
+def track_outputs() -> list[pathlib.Path]:
+    """Record the files ``generate_filepath`` makes from now on in this request's context.
+
+    The returned list is what the request removes at its end, so the output folder stays
+    empty even when ``predict`` fails after writing files. Threads see it when the request
+    runs them with ``contextvars.copy_context().run``.
+    """
+    files: list[pathlib.Path] = []
+    _REQUEST_FILES.set(files)
+    return files
+
+
+def check_destination(destination: str) -> None:
+    """Reject an unknown or disallowed destination (HTTP 400) before ``predict`` runs."""
+    from kservehelper.storage.base import resolve
+
+    resolve(destination)
 
 
 def inline_limit() -> int:

@@ -112,7 +112,7 @@ def install_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
                 )
         sse = _wants_sse(request)
         body = streaming.encode_stream(
-            result.items, sse, on_close=result.close, transform=result.transform
+            result.batches, sse, on_close=result.close, transform=result.transform
         )
         media_type = streaming.EVENT_STREAM if sse else streaming.JSON_LINES
         return StreamingResponse(body, media_type=media_type, headers=_STREAM_HEADERS)

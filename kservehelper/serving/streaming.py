@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-logger = logging.getLogger("kservehelper")
+logger = logging.getLogger("kserve.kservehelper")
 
 JSON_LINES = "application/x-ndjson"
 EVENT_STREAM = "text/event-stream"
@@ -71,69 +71,82 @@ def as_stream(value: Any) -> StreamOutput:
     return value if isinstance(value, StreamOutput) else StreamOutput(value)
 
 
-async def iterate(stream: StreamOutput) -> AsyncIterator[Any]:
-    """Items of a stream, on the event loop. Sync iterables are driven in their own thread,
-    so a slow ``next()`` never blocks the server (health checks keep answering)."""
+async def iterate_batches(stream: StreamOutput) -> AsyncIterator[list[Any]]:
+    """A stream's items on the event loop, in batches of the items already produced.
+
+    Sync iterables are driven in their own thread, so a slow ``next()`` never blocks the
+    server (health checks keep answering). Batching never delays an item: a batch holds what
+    the model produced while the previous batch was being sent.
+    """
     source = stream.source
     if hasattr(source, "__aiter__"):
         async for item in source:
-            yield item
+            yield [item]
         return
-    async for item in _iterate_in_thread(iter(source)):
-        yield item
+    async for batch in _iterate_in_thread(iter(source)):
+        yield batch
 
 
-_DONE = object()
-
-
-async def _iterate_in_thread(iterator: Iterator[Any]) -> AsyncIterator[Any]:
+async def _iterate_in_thread(iterator: Iterator[Any]) -> AsyncIterator[list[Any]]:
     loop = asyncio.get_running_loop()
     items: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=_BATCH)
     ready = asyncio.Event()
     stop = threading.Event()
+    # Set while the consumer sleeps: the producer wakes the event loop only then, not for
+    # every item (a cross-thread wake-up costs more than producing a small item).
+    consumer_waiting = threading.Event()
 
-    def notify() -> None:
-        loop.call_soon_threadsafe(ready.set)
+    def put(kind: str, value: Any) -> None:
+        while not stop.is_set():
+            try:
+                items.put((kind, value), timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        if consumer_waiting.is_set():
+            loop.call_soon_threadsafe(ready.set)
 
     def produce() -> None:
         try:
             for item in iterator:
-                while not stop.is_set():
-                    try:
-                        items.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                notify()
+                put("item", item)
                 if stop.is_set():
                     break
             else:
-                items.put(("done", _DONE))
+                put("done", None)
         except BaseException as exc:  # delivered to the consumer, which ends the stream
-            items.put(("error", exc))
+            put("error", exc)
         finally:
             close = getattr(iterator, "close", None)
             if stop.is_set() and close is not None:
                 close()
-            notify()
 
     thread = threading.Thread(target=produce, name="kservehelper-stream", daemon=True)
     thread.start()
     try:
         while True:
-            try:
-                kind, value = items.get_nowait()
-            except queue.Empty:
-                ready.clear()
-                if items.empty():
-                    await ready.wait()
-                continue
-            if kind == "item":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
+            batch: list[Any] = []
+            while len(batch) < _BATCH:
+                try:
+                    kind, value = items.get_nowait()
+                except queue.Empty:
+                    break
+                if kind == "item":
+                    batch.append(value)
+                    continue
+                if batch:
+                    yield batch
+                if kind == "error":
+                    raise value
                 return
+            if batch:
+                yield batch
+                continue
+            ready.clear()
+            consumer_waiting.set()
+            if items.empty():
+                await ready.wait()
+            consumer_waiting.clear()
     finally:
         stop.set()
         # Unblock a producer waiting on a full queue.
@@ -164,18 +177,24 @@ def frame(record: dict[str, Any], sse: bool, event: str | None = None) -> bytes:
 
 
 async def encode_stream(
-    items: AsyncIterator[Any],
+    batches: AsyncIterator[list[Any]],
     sse: bool,
     on_close: Callable[[], None] | None = None,
     transform: Callable[[Any], Awaitable[Any]] | None = None,
 ) -> AsyncIterator[bytes]:
-    """Frame a stream's items as records; end with an error record if the model raises."""
+    """Frame a stream's items as records; end with an error record if the model raises.
+
+    Each batch of items already produced goes out as one write.
+    """
     index = 0
     try:
-        async for item in items:
-            data = await transform(item) if transform is not None else item
-            yield frame({"id": index, "data": data}, sse)
-            index += 1
+        async for batch in batches:
+            chunk = []
+            for item in batch:
+                data = await transform(item) if transform is not None else item
+                chunk.append(frame({"id": index, "data": data}, sse))
+                index += 1
+            yield b"".join(chunk)
     except Exception as exc:
         logger.exception("stream failed after %d items", index)
         error = {"type": type(exc).__name__, "message": str(exc)}
