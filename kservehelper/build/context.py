@@ -31,6 +31,8 @@ from kservehelper.build.config import ProjectConfig
 from kservehelper.errors import BuildError
 
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+# A prebuilt kservehelper wheel to stage instead of one built from the running package.
+WHEEL_ENV = "KSERVEHELPER_WHEEL"
 
 
 @dataclass
@@ -187,7 +189,16 @@ def stage_context(config: ProjectConfig, dockerfile_text: str | None = None) -> 
     model_dir = config.model_dir
     root = pathlib.Path(tempfile.mkdtemp(prefix="kservehelper-build-"))
     try:
-        wheel = build_own_wheel(root / "deps" / "kservehelper")
+        prebuilt = os.environ.get(WHEEL_ENV)
+        if prebuilt:
+            source = pathlib.Path(prebuilt)
+            if not source.is_file() or not source.name.startswith("kservehelper-"):
+                raise BuildError(f"${WHEEL_ENV}={prebuilt}: not a kservehelper wheel file")
+            wheel = root / "deps" / "kservehelper" / source.name
+            wheel.parent.mkdir(parents=True)
+            shutil.copy2(source, wheel)
+        else:
+            wheel = build_own_wheel(root / "deps" / "kservehelper")
         staged = StagedContext(root, wheel.relative_to(root).as_posix())
         for requirements in config.build.python_requirements:
             relative = pathlib.Path(requirements).as_posix()

@@ -6,6 +6,7 @@ push records the digest in ``DIR/.kservehelper/last-push.json`` for the deploy c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import subprocess
@@ -88,6 +89,7 @@ def dockerfile_for(
     secrets: Sequence[str] = (),
     *,
     with_schema: bool = True,
+    wheel_name: str | None = None,
 ) -> str:
     """The Dockerfile this config builds with this engine (BuildKit when unknown)."""
     schema = model_input_schema(config.model_dir) if with_schema else None
@@ -96,6 +98,8 @@ def dockerfile_for(
         secret_ids=secret_ids(secrets),
         input_schema=schema,
     )
+    if wheel_name is not None:
+        inputs = dataclasses.replace(inputs, wheel_name=wheel_name)
     return render_dockerfile(config, inputs)
 
 
@@ -119,9 +123,11 @@ def build_project(
         echo(f"kservehelper: building {image} with {engine.builder} ({engine.binary})")
         if any(is_kservehelper_requirement(p) for p in config.build.python_packages):
             echo("kservehelper: python_packages names kservehelper: installing this version")
-    dockerfile = dockerfile_for(config, engine, secrets)
-    staged = stage_context(config, dockerfile)
+    staged = stage_context(config)
     try:
+        wheel_name = pathlib.PurePosixPath(staged.wheel).name
+        dockerfile = dockerfile_for(config, engine, secrets, wheel_name=wheel_name)
+        (staged.path / "Dockerfile").write_text(dockerfile, encoding="utf-8")
         result = docker.build_image(
             engine,
             str(staged.path),
