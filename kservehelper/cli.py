@@ -74,12 +74,22 @@ def serve(
         Optional[str],  # noqa: UP045
         typer.Option(help="Default destination of output files (a webhook URL, s3://, gs://)."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(help="Processes serving requests, each with its own model copy.", min=1),
+    ] = 1,
+    predictor_host: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Transformers only: HOST:PORT of the predictor to forward to."),
+    ] = None,
 ) -> None:
     """Serve the model in MODEL_DIR on the KServe model server.
 
     Examples:
 
         kservehelper serve examples/hello --port 9000
+
+        kservehelper serve examples/transformer --port 9001 --predictor-host 127.0.0.1:9002
 
         curl localhost:9000/v1/models/hello:predict \\
             -H 'Content-Type: application/json' -d '{"name": "Ada"}'
@@ -100,8 +110,10 @@ def serve(
             model_class,
             max_concurrency=max_concurrency,
             upload_to=upload_to,
+            workers=workers,
             http_port=port,
             enable_grpc=False,
+            predictor_host=predictor_host,
         )
     except KServeHelperError as exc:
         _fail(exc)
@@ -145,11 +157,17 @@ def predict(
     from kservehelper.serving import local, streaming
     from kservehelper.serving.loader import import_model_class, locate_model
     from kservehelper.serving.model import KServeModel
+    from kservehelper.serving.transformer import is_transformer
 
     output_dir = (output or Path.cwd()).resolve()
     try:
         location = locate_model(model_dir, name, class_name)
         model_class = import_model_class(location)
+        if is_transformer(model_class):
+            raise InputError(
+                f"{location.class_name} is a transformer (preprocess/postprocess): it needs its "
+                "predictor; run both with `kservehelper serve` (--predictor-host for this one)"
+            )
         model = KServeModel(location.name, model_class)
         signature = model.signatures.get(method)
         if signature is None:

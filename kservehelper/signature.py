@@ -413,6 +413,18 @@ def _allows_none(annotation: Any) -> bool:
     return _unwrap_optional(annotation)[1] or annotation is type(None)
 
 
+def output_kind_of(method: Callable[..., Any]) -> tuple[OutputKind, bool]:
+    """What ``method`` returns (its kind, and whether stream items are files), from its
+    return annotation alone."""
+    try:
+        annotation = typing.get_type_hints(method).get("return", inspect.Signature.empty)
+    except Exception as exc:
+        raise SignatureError(
+            f"{method.__qualname__}(): cannot resolve its annotations: {exc}"
+        ) from exc
+    return _output_kind(method, annotation)
+
+
 def _output_kind(method: Callable[..., Any], annotation: Any) -> tuple[OutputKind, bool]:
     if inspect.isgeneratorfunction(method) or inspect.isasyncgenfunction(method):
         args = typing.get_args(annotation)

@@ -75,8 +75,16 @@ def import_model_class(location: ModelLocation) -> type:
     folder = str(location.folder.resolve())
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    module_name = f"kservehelper_user_{location.entrypoint.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, location.entrypoint)
+    # Import under the file's own name (``model``) when that name is free, as `python
+    # model.py` users expect and so that worker processes (spawned, `--workers N`) can import
+    # the class again by name; otherwise under a private name.
+    module_name = location.entrypoint.stem
+    existing = sys.modules.get(module_name)
+    if existing is not None and getattr(existing, "__file__", None) != str(
+        location.entrypoint.resolve()
+    ):
+        module_name = f"kservehelper_user_{module_name}"
+    spec = importlib.util.spec_from_file_location(module_name, location.entrypoint.resolve())
     if spec is None or spec.loader is None:
         raise ConfigError(f"{location.entrypoint}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)

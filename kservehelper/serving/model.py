@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 import inspect
 import logging
@@ -34,6 +35,7 @@ from kservehelper.signature import (
     OutputKind,
     build_signature,
     compare_signatures,
+    output_kind_of,
 )
 from kservehelper.types import Path
 
@@ -44,6 +46,8 @@ MAX_CONCURRENCY_ENV = "KSERVEHELPER_MAX_CONCURRENCY"
 #: Environment variable: the default destination of output files.
 UPLOAD_TO_ENV = "KSERVEHELPER_UPLOAD_TO"
 SERVED_METHODS = ("predict", "generate")
+#: A model defining these instead of predict() runs as a KServe transformer.
+TRANSFORMER_METHODS = ("preprocess", "postprocess")
 
 
 @dataclass
@@ -67,6 +71,22 @@ def signatures_of(model_class: type) -> dict[str, ModelSignature]:
         for name in SERVED_METHODS
         if callable(getattr(model_class, name, None))
     }
+    transformer = [m for m in TRANSFORMER_METHODS if callable(getattr(model_class, m, None))]
+    if transformer:
+        if found or len(transformer) == 1:
+            raise SignatureError(
+                f"{model_class.__name__}: a transformer defines both preprocess() and "
+                "postprocess(), and no predict() or generate() (the predictor does that); "
+                f"it defines {', '.join(transformer + list(found))}"
+            )
+        preprocess = build_signature(getattr(model_class, "preprocess"), "preprocess")  # noqa: B009
+        kind, items_are_files = output_kind_of(getattr(model_class, "postprocess"))  # noqa: B009
+        # Inputs are preprocess()'s; what comes back is postprocess()'s.
+        return {
+            "preprocess": dataclasses.replace(
+                preprocess, output_kind=kind, output_is_file=items_are_files
+            )
+        }
     if not found:
         raise SignatureError(
             f"{model_class.__name__} has no predict() method; define "
@@ -83,7 +103,7 @@ def signatures_of(model_class: type) -> dict[str, ModelSignature]:
 
 
 def _main_signature(signatures: dict[str, ModelSignature]) -> ModelSignature:
-    return signatures.get("predict") or signatures["generate"]
+    return next(iter(signatures.values()))
 
 
 def model_schema(name: str, signatures: dict[str, ModelSignature]) -> dict[str, Any]:
@@ -94,10 +114,17 @@ def model_schema(name: str, signatures: dict[str, ModelSignature]) -> dict[str, 
         "input": main.json_schema(),
         "output": main.output_schema(),
         "methods": {
-            method: {"path": f"/v1/models/{name}:{method}", "output": sig.output_schema()}
+            method: {
+                "path": f"/v1/models/{name}:{_route_verb(method)}",
+                "output": sig.output_schema(),
+            }
             for method, sig in signatures.items()
         },
     }
+
+
+def _route_verb(method: str) -> str:
+    return "predict" if method == "preprocess" else method
 
 
 def _max_concurrency(value: int | None) -> int:
@@ -136,6 +163,7 @@ class KServeModel(kserve.Model):
         self.signatures = signatures_of(model_class)
         self.max_concurrency = _max_concurrency(max_concurrency)
         self.upload_to = upload_to or os.environ.get(UPLOAD_TO_ENV) or None
+        self.model_kwargs = kwargs
         self.model = model_class(**kwargs)
         #: Set by ``kservehelper predict``: output files are moved here instead of delivered,
         #: and file inputs may be local paths.
@@ -143,6 +171,28 @@ class KServeModel(kserve.Model):
         self._limiter: asyncio.Semaphore | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A multi-process server (workers > 1) pickles the model into each spawned worker.
+        # The user's instance is not sent (loaded weights may not pickle, and each process
+        # needs its own copy): every worker makes and loads its own in __setstate__.
+        # Signatures hold pydantic models made at run time, which do not pickle either.
+        state = self.__dict__.copy()
+        state.update(model=None, ready=False, _limiter=None, signatures=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.signatures = signatures_of(self.model_class)
+        self.model = self.model_class(**self.model_kwargs)
+        self.load()
+        # The worker imports KServe's app afresh: give it kservehelper's routes before KServe
+        # adds its own (KServe builds the worker's routes right after unpickling).
+        from kserve import model_server
+
+        from kservehelper.serving.routes import install_routes
+
+        install_routes(model_server.app, {self.name: self})
 
     def load(self) -> bool:
         """Call the user's ``load()`` once; the server reports ready only after it returns."""
@@ -229,17 +279,19 @@ class KServeModel(kserve.Model):
             response = await self._encode(signature, result, destination)
         finally:
             outputs.remove_files(generated)
-        after = getattr(self.model, "after_predict", None)
-        if callable(after):
-            response = (
-                await after(response) if inspect.iscoroutinefunction(after) else after(response)
-            )
-            if not isinstance(response, dict):
-                raise TypeError(
-                    f"after_predict() must return a dict, returned {type(response).__name__}"
-                )
+        response = await self._after_predict(response)
         response["running_time"] = f"{time.perf_counter() - started:.6f}s"
         return response
+
+    async def _after_predict(self, response: dict[str, Any]) -> dict[str, Any]:
+        """The user's optional ``after_predict(results)`` hook (seed API)."""
+        after = getattr(self.model, "after_predict", None)
+        if not callable(after):
+            return response
+        result = await after(response) if inspect.iscoroutinefunction(after) else after(response)
+        if not isinstance(result, dict):
+            raise TypeError(f"after_predict() must return a dict, returned {type(result).__name__}")
+        return result
 
     async def _materialize_files(
         self, signature: ModelSignature, kwargs: dict[str, Any]
@@ -350,30 +402,66 @@ class KServeModel(kserve.Model):
         *,
         max_concurrency: int | None = None,
         upload_to: str | None = None,
+        workers: int | None = None,
         http_port: int | None = None,
         enable_grpc: bool | None = None,
+        predictor_host: str | None = None,
         **kwargs: Any,
     ) -> None:
         """Load ``model_class`` and serve it as ``name`` on the KServe model server.
 
-        KServe's own command-line flags keep working (``python model.py --http_port 9000``);
-        ``http_port`` / ``enable_grpc`` given here win over them.
+        Args:
+            workers: Processes serving requests (KServe's multi-process server), each with its
+                own copy of the model: for CPU-bound models. Default 1.
+            predictor_host: For a transformer (a class with preprocess/postprocess): the
+                ``host:port`` of the predictor it forwards to.
+
+        KServe's own command-line flags keep working (``python model.py --http_port 9000
+        --workers 2 --predictor_host ...``); arguments given here win over them.
         """
         from kserve import model_server
 
         from kservehelper.serving.routes import install_routes
+        from kservehelper.serving.transformer import TransformerModel, is_transformer
 
-        model = KServeModel(
+        model_type = TransformerModel if is_transformer(model_class) else KServeModel
+        model = model_type(
             name, model_class, max_concurrency=max_concurrency, upload_to=upload_to, **kwargs
         )
-        model.load()
-        install_routes(model_server.app, {name: model})
         options: dict[str, Any] = {}
         if http_port is not None:
             options["http_port"] = http_port
         if enable_grpc is not None:
             options["enable_grpc"] = enable_grpc
-        model_server.ModelServer(**options).start([model])
+        if workers is not None:
+            options["workers"] = workers
+        if predictor_host is not None:
+            options["predictor_config"] = _predictor_config(predictor_host)
+        server = model_server.ModelServer(**options)
+        if isinstance(model, TransformerModel):
+            model.check_predictor()
+        if server.workers > 1:
+            # Each worker process loads its own copy (see __setstate__); loading here too
+            # would only hold a copy nobody serves from. KServe registers ready models only.
+            model.ready = True
+        else:
+            model.load()
+            install_routes(model_server.app, {name: model})
+        server.start([model])
+
+
+def _predictor_config(predictor_host: str) -> Any:
+    from kserve.model_server import args
+    from kserve.predictor_config import PredictorConfig
+
+    return PredictorConfig(
+        predictor_host=predictor_host,
+        predictor_protocol=args.predictor_protocol,
+        predictor_use_ssl=args.predictor_use_ssl,
+        predictor_request_timeout_seconds=args.predictor_request_timeout_seconds,
+        predictor_request_retries=args.predictor_request_retries,
+        predictor_health_check=args.enable_predictor_health_check,
+    )
 
 
 def _remove_dir(path: pathlib.Path | None) -> None:

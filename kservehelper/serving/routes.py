@@ -86,7 +86,21 @@ def _model_or_error(models: Mapping[str, KServeModel], name: str) -> KServeModel
 
 
 def install_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
-    """Register kservehelper's routes for ``models`` ahead of KServe's own on ``app``."""
+    """Serve ``models`` through kservehelper's routes on ``app``, ahead of KServe's own.
+
+    The routes are added once per app; later calls (one per model, or one per worker process
+    of a multi-process server) add their models to the same registry.
+    """
+    registry: dict[str, KServeModel] | None = getattr(app.state, "kservehelper_models", None)
+    if registry is not None:
+        registry.update(models)
+        return
+    registry = dict(models)
+    app.state.kservehelper_models = registry
+    _add_routes(app, registry)
+
+
+def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
     router = APIRouter()
 
     async def handle(method: str, model_name: str, request: Request) -> Response:

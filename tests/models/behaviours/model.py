@@ -156,3 +156,12 @@ class Files:
             pathlib.Path(path).write_bytes(data)
             outputs.append(Path(path))
         return outputs
+
+
+class Timed:
+    """Reports which process ran it and when, to show several processes at work."""
+
+    def predict(self, seconds: float = Input(default=1.0, ge=0, le=10)) -> dict:
+        began = time.time()
+        time.sleep(seconds)
+        return {"pid": os.getpid(), "began": began, "ended": time.time()}
