@@ -274,7 +274,11 @@ def parse_deploy_config(raw: Any, config_path: pathlib.Path) -> DeployConfig:
 def _describe(path: pathlib.Path, text: str, error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        # Drop pydantic's union-branch names (deploy.env.X.str / .SecretKeyRef).
+        # An env value is a string or a secret reference: report the branch the value meant.
+        if "str" in item["loc"] and isinstance(item["input"], dict):
+            continue
+        if "SecretKeyRef" in item["loc"] and item["type"] == "model_type":
+            continue
         loc = tuple(p for p in item["loc"] if p not in ("str", "SecretKeyRef"))
         full = ("deploy", *loc)
         key = ".".join(str(part) for part in full)
