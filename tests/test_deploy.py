@@ -269,7 +269,11 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "annotations": {"example.com/owner": "ml-platform"},
     },
 }
-BUILDS = {"cpu": {"python_version": "3.11"}, "cuda": GPU_BUILD, "ngc": NGC_BUILD}
+BUILDS: dict[str, dict[str, Any]] = {
+    "cpu": {"python_version": "3.11"},
+    "cuda": GPU_BUILD,
+    "ngc": NGC_BUILD,
+}
 
 
 @pytest.mark.parametrize("build", sorted(BUILDS))
