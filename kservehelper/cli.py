@@ -60,11 +60,33 @@ def _fail(error: BaseException, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-@app.command()
+def _check_kserve_flags(extra: list[str]) -> None:
+    """Arguments serve does not know must be KServe model-server flags (KServe's controller
+    adds some, e.g. --predictor_protocol); KServe reads them itself. Anything else is a typo."""
+    from kserve.model_server import parser
+
+    known = {option for action in parser._actions for option in action.option_strings}
+    unknown = [a.split("=")[0] for a in extra if a.startswith("-") and a.split("=")[0] not in known]
+    if unknown:
+        _fail(
+            ValueError(f"no such option: {', '.join(unknown)} (see kservehelper serve --help)"), 2
+        )
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def serve(
+    context: typer.Context,
     model_dir: ModelDir = Path("."),
-    port: Annotated[int, typer.Option("--port", "-p", help="HTTP port.")] = 8080,
-    name: NameOption = None,
+    port: Annotated[
+        int,
+        typer.Option("--port", "-p", "--http_port", help="HTTP port."),
+    ] = 8080,
+    name: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--name", "--model_name", help="The KServe model name. [default: config, folder name]"
+        ),
+    ] = None,
     class_name: ClassOption = None,
     max_concurrency: Annotated[
         Optional[int],  # noqa: UP045
@@ -80,10 +102,17 @@ def serve(
     ] = 1,
     predictor_host: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(help="Transformers only: HOST:PORT of the predictor to forward to."),
+        typer.Option(
+            "--predictor-host",
+            "--predictor_host",
+            help="Transformers only: HOST:PORT of the predictor to forward to.",
+        ),
     ] = None,
 ) -> None:
     """Serve the model in MODEL_DIR on the KServe model server.
+
+    KServe's own model-server flags (--predictor_protocol, --enable_docs_url, ...) are passed
+    through, so the arguments KServe's controller gives a container work as they are.
 
     Examples:
 
@@ -98,6 +127,7 @@ def serve(
     from kservehelper.serving.loader import import_model_class, locate_model
     from kservehelper.serving.model import KServeModel
 
+    _check_kserve_flags(context.args)
     try:
         location = locate_model(model_dir, name, class_name)
         model_class = import_model_class(location)

@@ -84,11 +84,6 @@ def test_bad_format_and_missing_image_warning(tmp_path: pathlib.Path) -> None:
     assert container(yaml.safe_load(result.stdout))["image"] == "hello:latest"
 
 
-@pytest.mark.xfail(
-    reason="contract with kservehelper serve: KServe appends --model_name, --predictor_host "
-    "and --http_port (underscored) to a transformer's args; serve must accept them",
-    strict=False,
-)
 def test_kserve_transformer_arguments_reach_kservehelper_serve(tmp_path: pathlib.Path) -> None:
     import typer.main
 

@@ -113,3 +113,22 @@ def test_load_runs_before_ready(serve_model: ServeFactory) -> None:
     # hello's load() sets the greeting; a request right after readiness must see it.
     server: RunningServer = serve_model(EXAMPLES / "hello", "hello-load")
     assert httpx.post(server.predict_url, json={"name": "X"}).json()["greeting"] == "Hello, X!"
+
+
+def test_serve_takes_kserve_controller_flags(tmp_path: pathlib.Path) -> None:
+    # What KServe's controller appends to a container's args, plus a pass-through flag.
+    port = free_port()
+    args = [sys.executable, "-m", "kservehelper", "serve", str(EXAMPLES / "hello")]
+    args += ["--http_port", str(port), "--model_name", "greeter", "--enable_docs_url", "true"]
+    server = start_server(args, "greeter", tmp_path / "greeter.log", port)
+    try:
+        assert httpx.post(server.predict_url, json={"name": "Al"}).status_code == 200
+        assert httpx.get(f"{server.url}/docs").status_code == 200  # KServe read its own flag
+    finally:
+        server.stop()
+
+
+def test_serve_rejects_unknown_options() -> None:
+    result = run_cli("serve", str(EXAMPLES / "hello"), "--colour", "red")
+    assert result.returncode == 2
+    assert "no such option: --colour" in result.stderr
