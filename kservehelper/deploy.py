@@ -37,6 +37,8 @@ PROBE_PERIOD_SECONDS = 10
 #: Knative gives up on a revision that is not ready within its progress deadline (default 10
 #: minutes); it must cover the image pull plus the whole startup-probe window.
 IMAGE_PULL_ALLOWANCE_SECONDS = 600
+#: Knative's default max-revision-timeout-seconds: longer request timeouts need cluster config.
+KNATIVE_MAX_TIMEOUT_SECONDS = 600
 TRANSFORMER_METHODS = ("preprocess", "postprocess")
 PREDICT_METHODS = ("predict", "generate")
 
@@ -108,6 +110,12 @@ def _load_part(
         raise ConfigError(
             f"{config_path}: deploy.resources.gpu is {gpus} but the image is a CPU build; "
             "set build.cuda (e.g. '12.4') to build a CUDA image, or remove deploy.resources.gpu"
+        )
+    if deploy.mode == "serverless" and deploy.timeout > KNATIVE_MAX_TIMEOUT_SECONDS:
+        warnings.append(
+            f"{config_path}: deploy.timeout is {deploy.timeout}s; Knative refuses more than "
+            f"{KNATIVE_MAX_TIMEOUT_SECONDS}s unless the cluster's config-defaults sets a larger "
+            "max-revision-timeout-seconds"
         )
     image = image_override or pushed_image(config, _read_push_record(config.model_dir))
     if image is None:

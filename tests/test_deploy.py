@@ -418,6 +418,13 @@ def test_pushed_digest_is_used(tmp_path: pathlib.Path) -> None:
     assert container(manifest_of(folder))["image"] == "registry.example.com/demo:1.0"
 
 
+def test_long_serverless_timeout_warns(tmp_path: pathlib.Path) -> None:
+    target = load_deploy_target(write_model(tmp_path / "demo", {"timeout": 3600}))
+    assert any("max-revision-timeout-seconds" in warning for warning in target.warnings)
+    raw = load_deploy_target(write_model(tmp_path / "raw", {"timeout": 3600, "mode": "raw"}))
+    assert raw.warnings == []
+
+
 def test_missing_image_warns(tmp_path: pathlib.Path) -> None:
     target = load_deploy_target(write_model(tmp_path / "demo", image=None))
     assert container(render_inference_service(target))["image"] == "demo:latest"
