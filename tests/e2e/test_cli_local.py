@@ -21,7 +21,15 @@ def test_version() -> None:
     assert result.stdout.strip() == f"kservehelper {__version__}"
 
 
-@pytest.mark.parametrize("command", ["serve", "predict", "schema"])
+def _commands() -> list[str]:
+    import typer.main
+
+    from kservehelper.cli import app
+
+    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("command", _commands())
 def test_every_command_has_help_with_examples(command: str) -> None:
     result = run_cli(command, "--help")
     assert result.returncode == 0
@@ -151,6 +159,15 @@ def test_predict_prints_stream_items_as_they_arrive(tmp_path: pathlib.Path) -> N
         assert process.wait(timeout=30) == 0
     finally:
         process.kill()
+
+
+def test_predict_seed_streaming_example_both_styles() -> None:
+    folder = str(EXAMPLES / "streaming")
+    result = run_cli("predict", folder, "-i", "repeat=2", "-i", "delay=0")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ['"Hello World!"', '"Hello World!"']
+    result = run_cli("predict", folder, "--method", "generate", "-i", "repeat=1", "-i", "delay=0")
+    assert result.stdout.splitlines() == ['{"index":0,"text":"Hello World!"}']
 
 
 def test_schema_command_prints_the_server_document() -> None:
