@@ -134,4 +134,3 @@ class TransformerModel(KServeModel):
             return await call()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, contextvars.copy_context().run, call)
-
