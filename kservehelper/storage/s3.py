@@ -65,7 +65,7 @@ class S3Client:
         )
         self.transfer_config = TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD,
-            multipart_chunksize=MULTIPART_THRESHOLD,
+            multipart_chunksize=8 * 1024 * 1024,  # boto3's default part size
             max_concurrency=10,
             use_threads=True,
         )
@@ -74,6 +74,16 @@ class S3Client:
         self, path: Path, bucket: str, key: str, progress: Progress | None = None
     ) -> None:
         """Upload ``path`` to ``s3://bucket/key`` (multipart past the threshold)."""
+        size = path.stat().st_size
+        if size < MULTIPART_THRESHOLD:
+            # One streamed PUT: no transfer-manager thread pool for a small file.
+            with path.open("rb") as body:
+                self.client.put_object(
+                    Bucket=bucket, Key=key, Body=body, ContentType=content_type_of(key)
+                )
+            if progress is not None:
+                progress(size)
+            return
         self.client.upload_file(
             str(path),
             bucket,
