@@ -137,6 +137,7 @@ def test_cuda_installs_python_with_uv() -> None:
 def test_examples_render(tmp_path: pathlib.Path) -> None:
     examples = pathlib.Path(__file__).resolve().parent.parent / "examples"
     for folder in sorted(p for p in examples.iterdir() if (p / "config.yaml").is_file()):
-        text = render_dockerfile(load_config(folder))
+        config = load_config(folder)
+        text = render_dockerfile(config)
         assert hadolint(text).returncode == 0, folder
-        assert json.dumps(folder.name) in text.splitlines()[-1]
+        assert json.dumps(config.name) in text.splitlines()[-1]
