@@ -165,6 +165,18 @@ def predict(
     ] = "predict",
     name: NameOption = None,
     class_name: ClassOption = None,
+    image: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--image",
+            help="Run this built image (with --network host) and predict over HTTP instead; "
+            "'' means config.yaml's image.",
+        ),
+    ] = None,
+    docker: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--docker", help="The docker client for --image. [default: docker]"),
+    ] = None,
 ) -> None:
     """Run load() and one prediction in this process: no Docker, no server.
 
@@ -178,7 +190,20 @@ def predict(
         kservehelper predict examples/hello -i name=Ada -i times=2
 
         kservehelper predict examples/blur-image -i image=@photo.jpg -i radius=4 -o out/
+
+        kservehelper predict examples/blur-image --image 127.0.0.1:5000/blur:1 -i radius=4
     """
+    if image is not None:  # the built image, over HTTP (kservehelper/build/project.py)
+        from kservehelper.build.project import predict_with_image
+        from kservehelper.errors import KServeHelperError as _BuildFailure
+
+        try:
+            predict_with_image(
+                model_dir, image, inputs or [], method=method, docker_binary=docker, echo=typer.echo
+            )
+        except _BuildFailure as exc:
+            _fail(exc)
+        return
     import asyncio
     import json
     import traceback

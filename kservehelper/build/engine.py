@@ -394,11 +394,12 @@ def predict_over_http(
     payload: dict[str, object],
     echo: Callable[[str], None] | None = None,
     timeout: float = 600,
+    method: str = "predict",
 ) -> list[str]:
-    """POST ``payload`` to ``/v1/models/NAME:predict``; echo and return the response lines
+    """POST ``payload`` to ``/v1/models/NAME:METHOD``; echo and return the response lines
     (one for a JSON answer; one per item for a stream). BuildError on an HTTP error."""
     lines: list[str] = []
-    url = f"{base_url}/v1/models/{name}:predict"
+    url = f"{base_url}/v1/models/{name}:{method}"
     with httpx.stream("POST", url, json=payload, timeout=timeout) as response:
         if response.status_code >= 400:
             response.read()

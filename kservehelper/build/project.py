@@ -6,14 +6,18 @@ push records the digest in ``DIR/.kservehelper/last-push.json`` for the deploy c
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import mimetypes
 import pathlib
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import httpx
 
 from kservehelper.build import engine as docker
 from kservehelper.build.config import ProjectConfig, load_config
@@ -170,3 +174,60 @@ def push_project(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return record
+
+
+def parse_image_inputs(pairs: Sequence[str], schema: dict[str, Any]) -> dict[str, Any]:
+    """``name=value`` pairs as a request payload, typed by the server's input schema.
+
+    Strings stay text; other types are parsed as JSON. ``@file`` sends the file's content:
+    base64 for string inputs, a ``data:`` URI for file inputs (the container cannot read the
+    host's paths).
+    """
+    properties = (schema.get("input") or {}).get("properties") or {}
+    payload: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise BuildError(f"-i {pair!r}: write inputs as name=value (or name=@file)")
+        spec = properties.get(name) or {}
+        is_file = spec.get("format") in ("uri", "path", "binary") or "file" in str(spec)
+        if raw.startswith("@"):
+            path = pathlib.Path(raw[1:]).expanduser()
+            if not path.is_file():
+                raise BuildError(f"-i {name}: no such file: {path}")
+            encoded = base64.b64encode(path.read_bytes()).decode()
+            if is_file:
+                mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                payload[name] = f"data:{mime};base64,{encoded}"
+            else:
+                payload[name] = encoded
+        elif spec.get("type") == "string" or is_file:
+            payload[name] = raw
+        else:
+            try:
+                payload[name] = json.loads(raw)
+            except json.JSONDecodeError:
+                payload[name] = raw
+    return payload
+
+
+def predict_with_image(
+    model_dir: pathlib.Path,
+    image: str | None,
+    inputs: Sequence[str],
+    *,
+    method: str = "predict",
+    docker_binary: str | None = None,
+    echo: Callable[[str], None] | None = print,
+) -> list[str]:
+    """Run the built image, send one request over HTTP, print the answer, stop the container."""
+    config = load_config(model_dir)
+    engine = docker.detect_engine(docker_binary)
+    name = config.name or "model"
+    with docker.running_model(
+        engine, image or config.image_or_default, name, config.class_name
+    ) as url:
+        schema_response = httpx.get(f"{url}/v1/models/{name}/schema", timeout=30)
+        schema = schema_response.json() if schema_response.status_code == 200 else {}
+        payload = parse_image_inputs(inputs, schema)
+        return docker.predict_over_http(url, name, payload, echo=echo, method=method)
