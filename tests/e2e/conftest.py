@@ -7,8 +7,10 @@ where they fail: CI starts the engine with ``../shared/tools/docker-sandbox up``
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
 import subprocess
+import sys
 
 import httpx
 import pytest
@@ -16,6 +18,7 @@ import pytest
 from kservehelper.build.engine import Engine, detect_engine
 from kservehelper.errors import BuildError
 
+EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 REGISTRY = "127.0.0.1:5000"
 BUILDKIT_CLIENT = "/usr/bin/docker"  # the 20.10 client: BuildKit built in
 
@@ -79,3 +82,26 @@ def _engine_forced_legacy() -> Engine:
     except BuildError as error:
         _unavailable(str(error))
         raise
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the `kservehelper` command exactly as a user would."""
+    code = "from kservehelper.cli import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=900
+    )
+    if check:
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def copy_example(name: str, tmp: pathlib.Path, image: str) -> pathlib.Path:
+    folder = tmp / name
+    shutil.copytree(EXAMPLES / name, folder)
+    config = folder / "config.yaml"
+    lines = [
+        f'image: "{image}"' if line.startswith("image:") else line
+        for line in config.read_text().splitlines()
+    ]
+    config.write_text("\n".join(lines) + "\n")
+    return folder

@@ -9,7 +9,6 @@ import contextlib
 import io
 import json
 import pathlib
-import shutil
 import subprocess
 import sys
 import time
@@ -25,33 +24,10 @@ from kservehelper.build import engine as docker
 from kservehelper.build.context import WHEEL_ENV, build_own_wheel
 from kservehelper.build.project import build_project
 from kservehelper.errors import BuildError
+from tests.e2e.conftest import cli, copy_example
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
-EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
-
-
-def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the `kservehelper` command exactly as a user would."""
-    code = "from kservehelper.cli import main; main()"
-    done = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=900
-    )
-    if check:
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
-
-
-def copy_example(name: str, tmp: pathlib.Path, image: str) -> pathlib.Path:
-    folder = tmp / name
-    shutil.copytree(EXAMPLES / name, folder)
-    config = folder / "config.yaml"
-    lines = [
-        f'image: "{image}"' if line.startswith("image:") else line
-        for line in config.read_text().splitlines()
-    ]
-    config.write_text("\n".join(lines) + "\n")
-    return folder
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from kservehelper.build import engine as docker
 from kservehelper.build.context import WHEEL_ENV, build_own_wheel
 from kservehelper.build.project import build_project
 from kservehelper.errors import BuildError
-from tests.e2e.test_docker_buildkit import cli, copy_example
+from tests.e2e.conftest import cli, copy_example
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 

@@ -1,0 +1,39 @@
+"""The docker CLI's failure modes, each one line with a hint (no daemon needed)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from kservehelper.build import engine as docker
+from kservehelper.build.project import secret_arguments, secret_ids
+from kservehelper.errors import BuildError
+
+
+def test_missing_client_names_the_setting() -> None:
+    with pytest.raises(BuildError, match="KSERVEHELPER_DOCKER") as caught:
+        docker.detect_engine("kservehelper-no-such-docker")
+    assert "\n" not in str(caught.value)
+
+
+def test_unreachable_daemon_says_how_to_start_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    if docker.shutil.which("docker") is None:
+        pytest.skip("no docker client installed")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/kservehelper.sock")
+    docker._detect.cache_clear()
+    try:
+        with pytest.raises(BuildError, match="not reachable") as caught:
+            docker.detect_engine("docker")
+    finally:
+        docker._detect.cache_clear()
+    assert "hint" in str(caught.value)
+
+
+def test_secret_arguments(tmp_path: pathlib.Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("pem")
+    arguments = secret_arguments(["id=pip.conf,src=pip.conf"], ca)
+    assert secret_ids(arguments) == ("pip.conf", "ca-cert")
+    with pytest.raises(BuildError, match="id=NAME"):
+        secret_arguments(["pip.conf"], None)
