@@ -15,7 +15,15 @@ import re
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from kservehelper.errors import ConfigError
 
@@ -81,11 +89,12 @@ class BuildConfig(BaseModel):
 
     @field_validator("python_version", "cuda", mode="before")
     @classmethod
-    def _version_must_be_quoted(cls, value: Any) -> Any:
+    def _version_must_be_quoted(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, float):
+            example = '"3.10"' if info.field_name == "python_version" else '"12.4"'
             raise ValueError(
-                f"got the number {value}: YAML reads 3.10 as 3.1, so quote versions, "
-                'e.g. python_version: "3.10"'
+                f"got the number {value}: YAML reads 3.10 as 3.1 (and 12.10 as 12.1), so "
+                f"quote versions, e.g. {info.field_name}: {example}"
             )
         if isinstance(value, int) and not isinstance(value, bool):
             raise ValueError(f'got the number {value}: write MAJOR.MINOR in quotes, e.g. "12.4"')
@@ -239,20 +248,21 @@ def load_config(model_dir: pathlib.Path) -> ProjectConfig:
 
 
 def _describe_validation_error(path: pathlib.Path, text: str, error: ValidationError) -> str:
-    lines = []
+    lines: list[tuple[int, str]] = []
     for item in error.errors():
         loc = tuple(item["loc"])
         key = ".".join(str(part) for part in loc)
-        where = f"{path}:{_line_of(text, loc)}"
+        line = _line_of(text, loc)
+        where = f"{path}:{line}"
         if item["type"] == "extra_forbidden":
             known = _known_keys(loc[:-1])
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
-            lines.append(f"{where}: unknown key '{key}'; {hint}")
+            lines.append((line, f"{where}: unknown key '{key}'; {hint}"))
         else:
             message = item["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}: {key}: {message}")
-    return "\n".join(lines)
+            lines.append((line, f"{where}: {key}: {message}"))
+    return "\n".join(message for _, message in sorted(lines))
 
 
 def _known_keys(parent: tuple[Any, ...]) -> list[str]:
