@@ -200,6 +200,9 @@ def stage_context(config: ProjectConfig, dockerfile_text: str | None = None) -> 
         else:
             wheel = build_own_wheel(root / "deps" / "kservehelper")
         staged = StagedContext(root, wheel.relative_to(root).as_posix())
+        runtime = root / "deps" / "runtime" / "requirements.txt"
+        runtime.parent.mkdir(parents=True)
+        runtime.write_text(wheel_requirements(wheel), encoding="utf-8")
         for requirements in config.build.python_requirements:
             relative = pathlib.Path(requirements).as_posix()
             target = root / "deps" / "requirements" / relative
@@ -224,6 +227,19 @@ def stage_context(config: ProjectConfig, dockerfile_text: str | None = None) -> 
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
+
+
+def wheel_requirements(wheel: pathlib.Path) -> str:
+    """A wheel's runtime requirements (Requires-Dist without extras) as a requirements file."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = archive.read(name).decode()
+    lines = [
+        line.split(":", 1)[1].strip()
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
+    return "".join(f"{line}\n" for line in sorted(lines))
 
 
 def local_wheels(config: ProjectConfig) -> list[str]:

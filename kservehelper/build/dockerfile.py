@@ -132,6 +132,9 @@ def render_dockerfile(config: ProjectConfig, inputs: DockerfileInputs | None = N
     )
     pip_arguments = [f"-r /tmp/kservehelper/{r.removeprefix('deps/')}" for r in requirements]
     pip_arguments += pip_packages(config)
+    if pip_arguments:
+        # Resolved together with kservehelper's requirements, so a model's pins cannot break them.
+        pip_arguments.append("-r /tmp/kservehelper/runtime/requirements.txt")
 
     secret_mounts = "".join(
         f"--mount=type=secret,id={secret} \\\n    " for secret in inputs.secret_ids
@@ -141,7 +144,10 @@ def render_dockerfile(config: ProjectConfig, inputs: DockerfileInputs | None = N
     )
     legacy_copies: list[tuple[str, str]] = []
     if buildkit:
-        pip_mounts = "--mount=type=cache,target=/root/.cache/pip \\\n    "
+        pip_mounts = (
+            "--mount=type=cache,target=/root/.cache/pip \\\n    "
+            "--mount=type=bind,source=deps/runtime,target=/tmp/kservehelper/runtime \\\n    "
+        )
         if requirements:
             pip_mounts += (
                 "--mount=type=bind,source=deps/requirements,"

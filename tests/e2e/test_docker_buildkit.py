@@ -29,7 +29,6 @@ from tests.e2e.conftest import cli, copy_example
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 
-
 @contextlib.contextmanager
 def pinned_wheel(tmp: pathlib.Path) -> Iterator[None]:
     """One kservehelper wheel for all builds of a test module: the working tree may change
@@ -127,6 +126,7 @@ def test_code_only_change_rebuilds_only_the_code_layers(
     result = outcome.result
     assert result.step_cached("pip install         -r"), result.cached_steps
     assert result.step_cached("kservehelper/dist"), result.cached_steps
+    assert result.step_cached("runtime/requirements.txt"), result.cached_steps
     assert not result.step_cached("COPY --chown=10001:10001 app/ /app/")
 
 

@@ -43,7 +43,7 @@ def test_legacy_builder_builds_runs_and_caches(
         model = folder / "model.py"
         model.write_text(model.read_text() + "\n# a code-only change\n")
         result = build_project(folder, docker_binary=legacy_engine.binary, echo=None).result
-        assert result.step_cached("python -m pip install /tmp/kservehelper/dist"), result.steps
+        assert result.step_cached("/tmp/kservehelper/runtime/requirements.txt"), result.steps
         assert not result.step_cached("COPY --chown=10001:10001 app/ /app/")
     finally:
         docker.remove_image(legacy_engine, image)
