@@ -67,9 +67,10 @@ def test_layers_go_from_stable_to_volatile() -> None:
     text = render_dockerfile(config_of(FULL))
     order = [
         text.index("apt-get install"),
-        text.index("python -m pip install -r /tmp/kservehelper/runtime/requirements.txt\n"),
-        text.index("python -m pip install \\"),
-        text.index("pip install --no-deps /tmp/kservehelper/dist/kservehelper-"),
+        text.index("python -m pip install uv=="),
+        text.index("--compile-bytecode -r /tmp/kservehelper/runtime/requirements.txt\n"),
+        text.index("--compile-bytecode \\\n        -r /tmp/kservehelper/requirements/"),
+        text.index("--no-deps /tmp/kservehelper/dist/kservehelper-"),
         text.index("RUN echo one | cat"),
         text.index("RUN echo two"),
         text.index("COPY --chown=10001:10001 app/ /app/"),
@@ -85,10 +86,11 @@ def test_layers_go_from_stable_to_volatile() -> None:
 def test_buildkit_uses_cache_mounts_and_legacy_none() -> None:
     buildkit = render_dockerfile(config_of(FULL))
     legacy = render_dockerfile(config_of(FULL), DockerfileInputs(buildkit=False))
-    assert "--mount=type=cache,target=/root/.cache/pip" in buildkit
+    assert "--mount=type=cache,target=/root/.cache/uv" in buildkit
     assert "--mount=type=cache,target=/var/lib/apt/lists" in buildkit
     assert "--mount" not in legacy
     assert "rm -rf /var/lib/apt/lists/*" in legacy and "PIP_NO_CACHE_DIR=1" in legacy
+    assert "UV_NO_CACHE=1" in legacy
     for text in (buildkit, legacy):
         assert "--no-install-recommends" in text
         assert "PYTHONUNBUFFERED=1" in text and "EXPOSE 8080" in text
@@ -112,6 +114,9 @@ def test_secrets_are_mounted_not_copied() -> None:
     text = render_dockerfile(config_of(FULL), inputs)
     assert "--mount=type=secret,id=pip.conf" in text
     assert "PIP_CONFIG_FILE=/run/secrets/pip.conf PIP_CERT=/run/secrets/ca-cert" in text
+    assert "uv pip" not in text  # uv does not read pip.conf: pip installs
+    uv_text = render_dockerfile(config_of(FULL), DockerfileInputs(secret_ids=("ca-cert",)))
+    assert "SSL_CERT_FILE=/run/secrets/ca-cert uv pip install" in uv_text
     assert "COPY" not in text.split("WORKDIR")[0]
 
 

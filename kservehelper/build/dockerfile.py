@@ -20,7 +20,13 @@ USER_ID = 10001
 # BuildKit secret ids with a meaning for pip; any other id is mounted at /run/secrets/<id>.
 PIP_CONFIG_SECRET = "pip.conf"
 CA_CERT_SECRET = "ca-cert"
-_SECRET_ENV = {PIP_CONFIG_SECRET: "PIP_CONFIG_FILE", CA_CERT_SECRET: "PIP_CERT"}
+_PIP_SECRET_ENV = {PIP_CONFIG_SECRET: "PIP_CONFIG_FILE", CA_CERT_SECRET: "PIP_CERT"}
+_UV_SECRET_ENV = {CA_CERT_SECRET: "SSL_CERT_FILE"}
+# uv (https://pypi.org/project/uv/) installs the packages; pip when a pip.conf secret is given
+# (uv does not read pip.conf).
+UV_VERSION = "0.13.9"
+_UV_INSTALL = 'uv pip install --python "$(command -v python)" --compile-bytecode'
+_PIP_INSTALL = "python -m pip install"
 _KSERVEHELPER_REQUIREMENT = re.compile(r"^kservehelper\s*(?:[\[<>=!~;@ ]|$)", re.IGNORECASE)
 
 
@@ -139,13 +145,16 @@ def render_dockerfile(config: ProjectConfig, inputs: DockerfileInputs | None = N
     secret_mounts = "".join(
         f"--mount=type=secret,id={secret} \\\n    " for secret in inputs.secret_ids
     )
+    use_uv = PIP_CONFIG_SECRET not in inputs.secret_ids
+    secret_env = _UV_SECRET_ENV if use_uv else _PIP_SECRET_ENV
     pip_env = "".join(
-        f"{_SECRET_ENV[s]}=/run/secrets/{s} " for s in inputs.secret_ids if s in _SECRET_ENV
+        f"{secret_env[s]}=/run/secrets/{s} " for s in inputs.secret_ids if s in secret_env
     )
+    cache_dir = "/root/.cache/uv" if use_uv else "/root/.cache/pip"
     legacy_copies: list[tuple[str, str]] = []
     if buildkit:
         pip_mounts = (
-            "--mount=type=cache,target=/root/.cache/pip \\\n    "
+            f"--mount=type=cache,target={cache_dir} \\\n    "
             "--mount=type=bind,source=deps/runtime,target=/tmp/kservehelper/runtime \\\n    "
         )
         if requirements:
@@ -184,6 +193,9 @@ def render_dockerfile(config: ProjectConfig, inputs: DockerfileInputs | None = N
         uid=USER_ID,
         legacy_copies=legacy_copies,
         pip_arguments=pip_arguments,
+        uv_version=UV_VERSION if use_uv else None,
+        install=_UV_INSTALL if use_uv else _PIP_INSTALL,
+        cache_dir=cache_dir,
         pip_mounts=pip_mounts,
         pip_env=pip_env,
         wheel_dir="deps/kservehelper",

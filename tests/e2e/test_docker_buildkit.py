@@ -124,7 +124,7 @@ def test_code_only_change_rebuilds_only_the_code_layers(
     model.write_text(model.read_text() + "\n# a code-only change\n")
     outcome = build_project(folder, docker_binary=buildkit_engine.binary, echo=None)
     result = outcome.result
-    assert result.step_cached("pip install         -r"), result.cached_steps
+    assert result.step_cached("requirements/requirements.txt"), result.cached_steps
     assert result.step_cached("kservehelper/dist"), result.cached_steps
     assert result.step_cached("runtime/requirements.txt"), result.cached_steps
     assert not result.step_cached("COPY --chown=10001:10001 app/ /app/")

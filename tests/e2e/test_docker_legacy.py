@@ -101,7 +101,7 @@ def test_secrets_reach_pip_but_no_layer(
     folder.mkdir()
     model = "class Model:\n    def predict(self) -> str:\n        return 'ok'\n"
     (folder / "model.py").write_text(model)
-    (folder / "config.yaml").write_text("build:\n  python_packages: [six]\n")
+    (folder / "config.yaml").write_text("build:\n  python_packages: [tomli-w]\n")
     pip_conf = tmp_path / "pip.conf"
     pip_conf.write_text(f"# {marker}\n[global]\ntimeout = 60\n")
     ca_source = os.environ.get("SSL_CERT_FILE") or ssl.get_default_verify_paths().cafile
@@ -115,7 +115,8 @@ def test_secrets_reach_pip_but_no_layer(
     )  # fmt: skip
     try:
         assert "PIP_CONFIG_FILE=/run/secrets/pip.conf" in done.stdout
-        assert "Successfully installed six" in done.stdout  # pip ran with the CA from the secret
+        # pip (uv does not read pip.conf) ran with the CA bundle from the secret:
+        assert "Successfully installed tomli" in done.stdout
         leaks = _layers_containing(
             buildkit_engine, image, "python:3.11-slim", marker.encode(), tmp_path
         )
