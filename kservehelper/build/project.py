@@ -123,6 +123,8 @@ def build_project(
     config = load_config(model_dir)
     engine = docker.detect_engine(docker_binary)
     image = tag or config.image_or_default
+    if tag:  # the labels name what is built
+        config = config.model_copy(update={"image": tag})
     if echo is not None:
         echo(f"kservehelper: building {image} with {engine.builder} ({engine.binary})")
         if any(is_kservehelper_requirement(p) for p in config.build.python_packages):
