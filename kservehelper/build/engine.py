@@ -22,6 +22,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -181,6 +182,8 @@ def build_image(
     echo: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build ``context/Dockerfile`` as ``tag``, streaming the log; BuildError on failure."""
+    if progress == "auto":
+        progress = "tty" if sys.stdout.isatty() else "plain"
     command = [engine.binary]
     env: dict[str, str] = {}
     if engine.builder == "buildx":
@@ -205,6 +208,16 @@ def build_image(
     if no_cache:
         command.append("--no-cache")
     command += ["--tag", tag, "--file", os.path.join(context, "Dockerfile"), context]
+
+    if progress == "tty" and engine.buildkit:
+        # BuildKit's interactive display needs the terminal: no capture, no step tracking.
+        code = subprocess.run(command, env={**os.environ, **env}).returncode
+        if code != 0:
+            raise BuildError(
+                "docker build failed (the failing step is shown above); hint: rerun with "
+                "--progress plain for the full log"
+            )
+        return BuildResult()
 
     result = BuildResult()
     step_names: dict[str, str] = {}
