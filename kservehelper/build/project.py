@@ -192,7 +192,10 @@ def parse_image_inputs(pairs: Sequence[str], schema: dict[str, Any]) -> dict[str
         if not sep or not name:
             raise BuildError(f"-i {pair!r}: write inputs as name=value (or name=@file)")
         spec = properties.get(name) or {}
-        is_file = spec.get("format") in ("uri", "path", "binary") or "file" in str(spec)
+        variants = [spec, *spec.get("anyOf", [])]
+        variants += [v["items"] for v in variants if isinstance(v.get("items"), dict)]
+        is_file = any(v.get("format") == "uri" for v in variants)
+        is_text = any(v.get("type") == "string" for v in variants)
         if raw.startswith("@"):
             path = pathlib.Path(raw[1:]).expanduser()
             if not path.is_file():
@@ -203,7 +206,7 @@ def parse_image_inputs(pairs: Sequence[str], schema: dict[str, Any]) -> dict[str
                 payload[name] = f"data:{mime};base64,{encoded}"
             else:
                 payload[name] = encoded
-        elif spec.get("type") == "string" or is_file:
+        elif is_text:
             payload[name] = raw
         else:
             try:

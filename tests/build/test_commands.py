@@ -1,0 +1,78 @@
+"""The image commands as a user types them (no Docker needed): init, config-schema, dockerfile."""
+
+from __future__ import annotations
+
+import base64
+import json
+import pathlib
+
+from typer.testing import CliRunner
+
+from kservehelper.build.config import load_config
+from kservehelper.build.project import parse_image_inputs
+from kservehelper.cli import app
+
+runner = CliRunner()
+
+
+def test_init_scaffolds_a_folder_that_loads(tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / "My Model"
+    result = runner.invoke(app, ["init", str(folder)])
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in folder.iterdir()}
+    assert names == {"model.py", "config.yaml", "requirements.txt", ".dockerignore"}
+    config = load_config(folder)
+    assert config.name == "my-model" and config.build.python_requirements == ["requirements.txt"]
+    again = runner.invoke(app, ["init", str(folder)])
+    assert again.exit_code == 1 and "--force" in again.output
+
+
+def test_config_schema_is_json() -> None:
+    result = runner.invoke(app, ["config-schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert "build" in schema["properties"] and "class" in schema["properties"]
+
+
+def test_dockerfile_for_each_builder(tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / "m"
+    runner.invoke(app, ["init", str(folder)])
+    legacy = runner.invoke(app, ["dockerfile", str(folder), "--builder", "legacy"])
+    buildkit = runner.invoke(app, ["dockerfile", str(folder), "--builder", "buildkit"])
+    assert legacy.exit_code == 0 and buildkit.exit_code == 0, legacy.output + buildkit.output
+    assert "--mount" not in legacy.output and "--mount=type=cache" in buildkit.output
+
+
+def test_config_errors_exit_nonzero_with_the_key(tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / "m"
+    runner.invoke(app, ["init", str(folder)])
+    (folder / "config.yaml").write_text("build:\n  sytem_packages: [git]\n")
+    result = runner.invoke(app, ["dockerfile", str(folder)])
+    assert result.exit_code == 1 and "did you mean 'system_packages'" in result.output
+
+
+def test_image_inputs_are_typed_by_the_schema(tmp_path: pathlib.Path) -> None:
+    picture = tmp_path / "p.png"
+    picture.write_bytes(b"\x89PNG fake")
+    schema = {
+        "input": {
+            "properties": {
+                "text": {"type": "string"},
+                "count": {"type": "integer"},
+                "image": {"type": "string", "format": "uri"},
+                "raw": {"type": "string"},
+                "maybe": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            }
+        }
+    }
+    payload = parse_image_inputs(
+        ["text=42", "count=3", f"image=@{picture}", f"raw=@{picture}", "maybe=7"], schema
+    )
+    encoded = base64.b64encode(picture.read_bytes()).decode()
+    assert payload == {
+        "text": "42",
+        "count": 3,
+        "image": f"data:image/png;base64,{encoded}",
+        "raw": encoded,
+        "maybe": "7",
+    }
