@@ -193,22 +193,22 @@ def predict(
 
         kservehelper predict examples/blur-image --image 127.0.0.1:5000/blur:1 -i radius=4
     """
+    from kservehelper.errors import InputError, KServeHelperError
+
     if image is not None:  # the built image, over HTTP (kservehelper/build/project.py)
         from kservehelper.build.project import predict_with_image
-        from kservehelper.errors import KServeHelperError as _BuildFailure
 
         try:
             predict_with_image(
                 model_dir, image, inputs or [], method=method, docker_binary=docker, echo=typer.echo
             )
-        except _BuildFailure as exc:
+        except KServeHelperError as exc:
             _fail(exc)
         return
     import asyncio
     import json
     import traceback
 
-    from kservehelper.errors import InputError, KServeHelperError
     from kservehelper.serving import local, streaming
     from kservehelper.serving.loader import import_model_class, locate_model
     from kservehelper.serving.model import KServeModel
