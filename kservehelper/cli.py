@@ -271,7 +271,7 @@ def schema(
 
     from kservehelper.errors import KServeHelperError
     from kservehelper.serving.loader import import_model_class, locate_model
-    from kservehelper.serving.model import model_schema, signatures_of
+    from kservehelper.signature import model_schema, signatures_of
 
     try:
         location = locate_model(model_dir, name, class_name)

@@ -10,7 +10,13 @@ import pytest
 from pydantic import BaseModel
 
 from kservehelper.errors import InputError, SignatureError
-from kservehelper.signature import OutputKind, build_signature, compare_signatures
+from kservehelper.signature import (
+    OutputKind,
+    build_signature,
+    compare_signatures,
+    model_schema,
+    signatures_of,
+)
 from kservehelper.types import File, Input, Path, Secret
 
 
@@ -230,3 +236,35 @@ def test_compare_signatures_names_each_difference() -> None:
         "generate() has no parameter 'b'",
         "predict() has no parameter 'c'",
     ]
+
+
+def test_signatures_of_a_transformer_take_preprocess_inputs_and_postprocess_output() -> None:
+    class Transformer:
+        def preprocess(self, text: str = Input(min_length=1)) -> dict: ...
+        def postprocess(self, response) -> list[Path]: ...  # type: ignore[no-untyped-def]
+
+    signatures = signatures_of(Transformer)
+    assert list(signatures) == ["preprocess"]
+    assert list(signatures["preprocess"].fields) == ["text"]
+    assert signatures["preprocess"].output_kind is OutputKind.FILES
+    assert model_schema("t", signatures)["methods"]["preprocess"]["path"] == "/v1/models/t:predict"
+
+
+@pytest.mark.parametrize(
+    ("methods", "message"),
+    [
+        ({}, "has no predict() method"),
+        ({"preprocess": lambda self: {}}, "defines both preprocess() and postprocess()"),
+        (
+            {
+                "preprocess": lambda self: {},
+                "postprocess": lambda self, r: r,
+                "predict": lambda self: 1,
+            },
+            "and no predict() or generate()",
+        ),
+    ],
+)
+def test_signatures_of_rejects_incomplete_classes(methods: dict[str, object], message: str) -> None:
+    with pytest.raises(SignatureError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        signatures_of(type("M", (), methods))

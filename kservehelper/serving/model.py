@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import functools
 import inspect
 import logging
@@ -27,15 +26,15 @@ from typing import Any
 import kserve
 import pydantic
 
-from kservehelper.errors import InputError, SignatureError
+from kservehelper.errors import InputError
 from kservehelper.serving import outputs, streaming
 from kservehelper.serving.inputs import fetch_file
 from kservehelper.signature import (
     ModelSignature,
     OutputKind,
-    build_signature,
-    compare_signatures,
-    output_kind_of,
+    main_signature,
+    model_schema,
+    signatures_of,
 )
 from kservehelper.types import Path
 
@@ -45,9 +44,6 @@ logger = logging.getLogger("kserve.kservehelper")
 MAX_CONCURRENCY_ENV = "KSERVEHELPER_MAX_CONCURRENCY"
 #: Environment variable: the default destination of output files.
 UPLOAD_TO_ENV = "KSERVEHELPER_UPLOAD_TO"
-SERVED_METHODS = ("predict", "generate")
-#: A model defining these instead of predict() runs as a KServe transformer.
-TRANSFORMER_METHODS = ("preprocess", "postprocess")
 
 
 @dataclass
@@ -58,73 +54,6 @@ class ModelStream:
     batches: AsyncIterator[list[Any]]
     close: Callable[[], None]
     transform: Callable[[Any], Awaitable[Any]] | None = None
-
-
-def signatures_of(model_class: type) -> dict[str, ModelSignature]:
-    """The signatures of the served methods of a user model class.
-
-    Raises :class:`SignatureError` when the class has neither ``predict`` nor ``generate``, or
-    when it has both and their inputs differ.
-    """
-    found = {
-        name: build_signature(getattr(model_class, name), name)
-        for name in SERVED_METHODS
-        if callable(getattr(model_class, name, None))
-    }
-    transformer = [m for m in TRANSFORMER_METHODS if callable(getattr(model_class, m, None))]
-    if transformer:
-        if found or len(transformer) == 1:
-            raise SignatureError(
-                f"{model_class.__name__}: a transformer defines both preprocess() and "
-                "postprocess(), and no predict() or generate() (the predictor does that); "
-                f"it defines {', '.join(transformer + list(found))}"
-            )
-        preprocess = build_signature(getattr(model_class, "preprocess"), "preprocess")  # noqa: B009
-        kind, items_are_files = output_kind_of(getattr(model_class, "postprocess"))  # noqa: B009
-        # Inputs are preprocess()'s; what comes back is postprocess()'s.
-        return {
-            "preprocess": dataclasses.replace(
-                preprocess, output_kind=kind, output_is_file=items_are_files
-            )
-        }
-    if not found:
-        raise SignatureError(
-            f"{model_class.__name__} has no predict() method; define "
-            "`def predict(self, ...)` (or the older-style generate())"
-        )
-    if len(found) == 2:
-        problems = compare_signatures(found["predict"], found["generate"])
-        if problems:
-            raise SignatureError(
-                f"{model_class.__name__}: predict() and generate() must take the same inputs: "
-                + "; ".join(problems)
-            )
-    return found
-
-
-def _main_signature(signatures: dict[str, ModelSignature]) -> ModelSignature:
-    return next(iter(signatures.values()))
-
-
-def model_schema(name: str, signatures: dict[str, ModelSignature]) -> dict[str, Any]:
-    """The schema document served at ``/v1/models/{name}/schema``."""
-    main = _main_signature(signatures)
-    return {
-        "name": name,
-        "input": main.json_schema(),
-        "output": main.output_schema(),
-        "methods": {
-            method: {
-                "path": f"/v1/models/{name}:{_route_verb(method)}",
-                "output": sig.output_schema(),
-            }
-            for method, sig in signatures.items()
-        },
-    }
-
-
-def _route_verb(method: str) -> str:
-    return "predict" if method == "preprocess" else method
 
 
 def _max_concurrency(value: int | None) -> int:
@@ -230,7 +159,7 @@ class KServeModel(kserve.Model):
 
     def docs(self) -> dict[str, Any]:
         """The input descriptions (the original project's ``/v1/docs/{name}``)."""
-        return _main_signature(self.signatures).docs()
+        return main_signature(self.signatures).docs()
 
     # -- one request -----------------------------------------------------------------------
 
@@ -411,57 +340,32 @@ class KServeModel(kserve.Model):
         """Load ``model_class`` and serve it as ``name`` on the KServe model server.
 
         Args:
+            max_concurrency: Predictions running at once (default 1); more requests queue.
+            upload_to: Default destination of output files (a webhook URL, s3://, gs://).
             workers: Processes serving requests (KServe's multi-process server), each with its
                 own copy of the model: for CPU-bound models. Default 1.
+            http_port: The HTTP port (default 8080).
+            enable_grpc: Whether KServe also starts its gRPC server.
             predictor_host: For a transformer (a class with preprocess/postprocess): the
                 ``host:port`` of the predictor it forwards to.
+            **kwargs: Passed to ``model_class(...)``.
 
         KServe's own command-line flags keep working (``python model.py --http_port 9000
         --workers 2 --predictor_host ...``); arguments given here win over them.
         """
-        from kserve import model_server
+        from kservehelper.serving.server import start_model_server
 
-        from kservehelper.serving.routes import install_routes
-        from kservehelper.serving.transformer import TransformerModel, is_transformer
-
-        model_type = TransformerModel if is_transformer(model_class) else KServeModel
-        model = model_type(
-            name, model_class, max_concurrency=max_concurrency, upload_to=upload_to, **kwargs
+        start_model_server(
+            name,
+            model_class,
+            max_concurrency=max_concurrency,
+            upload_to=upload_to,
+            workers=workers,
+            http_port=http_port,
+            enable_grpc=enable_grpc,
+            predictor_host=predictor_host,
+            model_kwargs=kwargs,
         )
-        options: dict[str, Any] = {}
-        if http_port is not None:
-            options["http_port"] = http_port
-        if enable_grpc is not None:
-            options["enable_grpc"] = enable_grpc
-        if workers is not None:
-            options["workers"] = workers
-        if predictor_host is not None:
-            options["predictor_config"] = _predictor_config(predictor_host)
-        server = model_server.ModelServer(**options)
-        if isinstance(model, TransformerModel):
-            model.check_predictor()
-        if server.workers > 1:
-            # Each worker process loads its own copy (see __setstate__); loading here too
-            # would only hold a copy nobody serves from. KServe registers ready models only.
-            model.ready = True
-        else:
-            model.load()
-            install_routes(model_server.app, {name: model})
-        server.start([model])
-
-
-def _predictor_config(predictor_host: str) -> Any:
-    from kserve.model_server import args
-    from kserve.predictor_config import PredictorConfig
-
-    return PredictorConfig(
-        predictor_host=predictor_host,
-        predictor_protocol=args.predictor_protocol,
-        predictor_use_ssl=args.predictor_use_ssl,
-        predictor_request_timeout_seconds=args.predictor_request_timeout_seconds,
-        predictor_request_retries=args.predictor_request_retries,
-        predictor_health_check=args.enable_predictor_health_check,
-    )
 
 
 def _remove_dir(path: pathlib.Path | None) -> None:
