@@ -172,20 +172,7 @@ class KServeModel(kserve.Model):
                 f"this model has no {method}() method; use "
                 + " or ".join(f":{m}" for m in self.signatures)
             )
-        if not isinstance(payload, dict):
-            raise InputError(
-                "the request body must be a JSON object of named inputs, "
-                f'e.g. {{"{next(iter(signature.fields), "input")}": ...}}',
-                [{"loc": [], "msg": "expected a JSON object", "type": "model_type"}],
-            )
-        destination = payload.get("upload_webhook") or self.upload_to
-        if destination is not None and not isinstance(destination, str):
-            raise InputError(
-                "invalid input 'upload_webhook': must be a URL string",
-                [{"loc": ["upload_webhook"], "msg": "must be a URL string", "type": "string_type"}],
-            )
-        if destination is not None:
-            outputs.check_destination(destination)  # 400 before predict runs, not after
+        destination = self._destination_of(require_json_object(payload, signature))
         kwargs = signature.validate(payload)
         generated = outputs.track_outputs()  # removed at the end, whatever happens
         workdir = await self._materialize_files(signature, kwargs)
@@ -211,6 +198,25 @@ class KServeModel(kserve.Model):
         response = await self._after_predict(response)
         response["running_time"] = f"{time.perf_counter() - started:.6f}s"
         return response
+
+    def _destination_of(self, payload: dict[str, Any]) -> str | None:
+        """Where this request's output files go: its ``upload_webhook``, else the server's
+        default. Checked before the model runs, so a bad destination costs no prediction."""
+        requested = payload.get("upload_webhook")
+        if requested is not None and not isinstance(requested, str):
+            raise _webhook_error("must be a URL string", "string_type")
+        if requested and outputs.is_local_destination(requested):
+            # A client must not make the server write files into its own folders; a local
+            # folder is the server operator's choice (upload_to).
+            raise _webhook_error(
+                "a local folder is not accepted from a request; send an http(s) webhook URL, "
+                "s3://bucket/prefix or gs://bucket/prefix",
+                "local_destination_refused",
+            )
+        destination = requested or self.upload_to
+        if destination is not None:
+            outputs.check_destination(destination)
+        return destination
 
     async def _after_predict(self, response: dict[str, Any]) -> dict[str, Any]:
         """The user's optional ``after_predict(results)`` hook (seed API)."""
@@ -366,6 +372,24 @@ class KServeModel(kserve.Model):
             predictor_host=predictor_host,
             model_kwargs=kwargs,
         )
+
+
+def require_json_object(payload: Any, signature: ModelSignature) -> dict[str, Any]:
+    """The request body, which must be a JSON object of named inputs (else HTTP 400)."""
+    if not isinstance(payload, dict):
+        example = next(iter(signature.fields), "input")
+        raise InputError(
+            f'the request body must be a JSON object of named inputs, e.g. {{"{example}": ...}}',
+            [{"loc": [], "msg": "expected a JSON object", "type": "model_type"}],
+        )
+    return payload
+
+
+def _webhook_error(message: str, kind: str) -> InputError:
+    return InputError(
+        f"invalid input 'upload_webhook': {message}",
+        [{"loc": ["upload_webhook"], "msg": message, "type": kind}],
+    )
 
 
 def _remove_dir(path: pathlib.Path | None) -> None:

@@ -14,6 +14,7 @@ import pathlib
 import re
 import shutil
 import tempfile
+import urllib.parse
 import uuid
 from collections.abc import Sequence
 from contextvars import ContextVar
@@ -73,6 +74,12 @@ def track_outputs() -> list[pathlib.Path]:
     files: list[pathlib.Path] = []
     _REQUEST_FILES.set(files)
     return files
+
+
+def is_local_destination(destination: str) -> bool:
+    """Whether ``destination`` names a folder on this machine (a path or a ``file://`` URL)."""
+    scheme = urllib.parse.urlsplit(destination).scheme.lower()
+    return scheme in ("", "file")
 
 
 def check_destination(destination: str) -> None:

@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
-from kservehelper.errors import InputError, SignatureError, UploadError
+from kservehelper.errors import SignatureError, UploadError
 from kservehelper.serving import outputs
-from kservehelper.serving.model import KServeModel, ModelStream
+from kservehelper.serving.model import KServeModel, ModelStream, require_json_object
 
 
 def is_transformer(model_class: type) -> bool:
@@ -64,14 +64,7 @@ class TransformerModel(KServeModel):
 
     async def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
         signature = self.signatures["preprocess"]
-        if not isinstance(payload, dict):
-            raise InputError(
-                "the request body must be a JSON object of named inputs",
-                [{"loc": [], "msg": "expected a JSON object", "type": "model_type"}],
-            )
-        destination = payload.get("upload_webhook") or self.upload_to
-        if destination is not None:
-            outputs.check_destination(destination)
+        destination = self._destination_of(require_json_object(payload, signature))
         kwargs = signature.validate(payload)
         state = _RequestState(time.perf_counter(), destination, outputs.track_outputs())
         _request.set(state)

@@ -85,3 +85,17 @@ def test_seed_blur_example_returns_a_blurred_jpeg(serve_model: ServeFactory) -> 
     missing = httpx.post(server.predict_url, json={})
     assert missing.status_code == 400
     assert missing.json()["error"] == "The input image is not set"
+
+
+@pytest.mark.parametrize("folder", ["/tmp/evil", "file:///tmp/evil", "relative/dir"])
+def test_a_request_cannot_send_outputs_to_a_server_folder(
+    files: RunningServer, output_dir: pathlib.Path, folder: str
+) -> None:
+    body = {"source": data_uri(b"x"), "upload_webhook": folder}
+    response = httpx.post(files.predict_url, json=body)
+    assert response.status_code == 400
+    [detail] = response.json()["detail"]
+    assert detail["loc"] == ["upload_webhook"]
+    assert detail["type"] == "local_destination_refused"
+    assert os.listdir(output_dir) == []
+    assert not pathlib.Path("/tmp/evil").exists()
