@@ -183,7 +183,7 @@ class KServeModel(kserve.Model):
             result = await self._call(method, kwargs)
             if streaming.is_stream(result):
                 handed_over = True
-                return self._stream(result, destination, limiter, workdir)
+                return self._stream(result, destination, limiter, workdir, generated)
         except BaseException:
             outputs.remove_files(generated)
             raise
@@ -267,10 +267,12 @@ class KServeModel(kserve.Model):
         destination: str | None,
         limiter: asyncio.Semaphore,
         workdir: pathlib.Path | None,
+        generated: list[pathlib.Path],
     ) -> ModelStream:
         def close() -> None:
             limiter.release()
             _remove_dir(workdir)
+            outputs.remove_files(generated)  # files the generator made but never yielded
 
         async def deliver_item(item: Any) -> Any:
             if isinstance(item, os.PathLike):

@@ -8,6 +8,7 @@ An exception mid-stream ends the stream with an error record, then a clean close
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import queue
@@ -121,7 +122,11 @@ async def _iterate_in_thread(iterator: Iterator[Any]) -> AsyncIterator[list[Any]
             if stop.is_set() and close is not None:
                 close()
 
-    thread = threading.Thread(target=produce, name="kservehelper-stream", daemon=True)
+    # In the request's context: files the generator makes are the request's to clean up.
+    context = contextvars.copy_context()
+    thread = threading.Thread(
+        target=context.run, args=(produce,), name="kservehelper-stream", daemon=True
+    )
     thread.start()
     try:
         while True:

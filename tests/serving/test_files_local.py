@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import pathlib
 
@@ -99,3 +100,15 @@ def test_a_request_cannot_send_outputs_to_a_server_folder(
     assert detail["type"] == "local_destination_refused"
     assert os.listdir(output_dir) == []
     assert not pathlib.Path("/tmp/evil").exists()
+
+
+def test_streamed_files_arrive_as_they_are_made_and_none_are_left(
+    serve_model: ServeFactory, tmp_path: pathlib.Path
+) -> None:
+    output_dir = tmp_path / "stream-outputs"
+    env = {"KSERVEHELPER_OUTPUT_DIR": str(output_dir)}
+    server = serve_model(TEST_MODELS / "behaviours", "filestream", "--class", "FileStream", env=env)
+    response = httpx.post(server.predict_url, json={"count": 3}, timeout=30)
+    records = [json.loads(line) for line in response.text.splitlines()]
+    assert [decode_data_uri(r["data"]) for r in records] == [b"part 0", b"part 1", b"part 2"]
+    assert os.listdir(output_dir) == []  # the unyielded scratch file too

@@ -165,3 +165,15 @@ class Timed:
         began = time.time()
         time.sleep(seconds)
         return {"pid": os.getpid(), "began": began, "ended": time.time()}
+
+
+class FileStream:
+    """Streams files; also makes one file it never yields (the server must remove it)."""
+
+    def predict(self, count: int = Input(default=2, ge=1, le=10)) -> Iterator[Path]:
+        scratch = KServeModel.generate_filepath("scratch.tmp")
+        pathlib.Path(scratch).write_text("never yielded")
+        for i in range(count):
+            path = KServeModel.generate_filepath(f"part{i}.txt")
+            pathlib.Path(path).write_text(f"part {i}")
+            yield Path(path)
