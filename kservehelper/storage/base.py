@@ -30,6 +30,7 @@ T = TypeVar("T")
 
 ENV_UPLOAD_TO = "KSERVEHELPER_UPLOAD_TO"
 ENV_ALLOWED_DESTINATIONS = "KSERVEHELPER_ALLOWED_DESTINATIONS"
+ENV_ALLOWED_INPUTS = "KSERVEHELPER_ALLOWED_INPUTS"
 ENV_UPLOAD_TOKEN = "KSERVEHELPER_UPLOAD_TOKEN"
 ENV_UPLOAD_ATTEMPTS = "KSERVEHELPER_UPLOAD_ATTEMPTS"
 ENV_UPLOAD_TIMEOUT = "KSERVEHELPER_UPLOAD_TIMEOUT"
@@ -71,6 +72,10 @@ class StorageSettings:
             honours ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
         gcs_endpoint_url: GCS API endpoint; ``None`` uses the client default, which honours
             ``STORAGE_EMULATOR_HOST``.
+        allowed: URL prefixes / bucket URIs output files may go to (empty: anywhere).
+        allowed_inputs: URL prefixes / bucket URIs input files may come from (empty:
+            anywhere). Set it on servers whose credentials reach private buckets: without
+            it, a request may name any object those credentials can read.
     """
 
     attempts: int = 3
@@ -83,6 +88,7 @@ class StorageSettings:
     s3_endpoint_url: str | None = None
     gcs_endpoint_url: str | None = None
     allowed: tuple[str, ...] = field(default_factory=tuple)
+    allowed_inputs: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_env(cls) -> StorageSettings:
@@ -98,6 +104,7 @@ class StorageSettings:
             object_urls=object_urls,
             token=os.environ.get(ENV_UPLOAD_TOKEN) or None,
             allowed=parse_allow_list(os.environ.get(ENV_ALLOWED_DESTINATIONS, "")),
+            allowed_inputs=parse_allow_list(os.environ.get(ENV_ALLOWED_INPUTS, "")),
         )
 
 

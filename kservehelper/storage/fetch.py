@@ -15,7 +15,13 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from kservehelper.errors import InputError
-from kservehelper.storage.base import StorageSettings, redact, split_bucket_uri
+from kservehelper.storage.base import (
+    ENV_ALLOWED_INPUTS,
+    StorageSettings,
+    is_allowed,
+    redact,
+    split_bucket_uri,
+)
 
 ENV_MAX_INPUT_BYTES = "KSERVEHELPER_MAX_INPUT_BYTES"
 DEFAULT_MAX_INPUT_BYTES = 1024**3
@@ -71,6 +77,13 @@ async def fetch_input(
     """
     limit = max_input_bytes() if max_bytes is None else max_bytes
     settings = settings or StorageSettings.from_env()
+    if not is_allowed(uri, settings.allowed_inputs):
+        raise input_error(
+            field,
+            f"{redact(uri)} is not an allowed input location on this server "
+            f"({ENV_ALLOWED_INPUTS}: {', '.join(settings.allowed_inputs)})",
+            "input_not_allowed",
+        )
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / filename_from(uri)
     scheme = urlsplit(uri).scheme.lower()

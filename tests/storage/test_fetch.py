@@ -47,6 +47,14 @@ def test_http_errors_are_400s_naming_the_field(bad_peer, tmp_path) -> None:
     assert unknown.detail[0]["type"] == "unsupported_scheme"
 
 
+def test_inputs_outside_the_allow_list_are_400s(bad_peer, seaweedfs, tmp_path) -> None:
+    allowed = {"allowed_inputs": (bad_peer.url + "/bytes", "s3://public")}
+    assert fetch(bad_peer.url + "/bytes/10/ok.bin", tmp_path / "a", **allowed).stat().st_size == 10
+    for uri in (bad_peer.url + "/bytes-elsewhere/10/x.bin", "s3://private/secret.txt"):
+        refused = error_of(uri, tmp_path / "b", **allowed)
+        assert refused.detail[0]["type"] == "input_not_allowed"
+
+
 def test_s3_objects(seaweedfs, tmp_path) -> None:
     bucket = seaweedfs.new_bucket()
     seaweedfs.client().put_object(Bucket=bucket, Key="in/cat.png", Body=b"c" * 500)
