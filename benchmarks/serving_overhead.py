@@ -54,7 +54,7 @@ def start(kind: str, logs: pathlib.Path) -> RunningServer:
         "helper-async-stream": "AsyncStream",
     }[kind]
     args = [sys.executable, "-m", "kservehelper", "serve", str(HERE / "models" / "noop")]
-    args += ["--port", str(port), "--name", "noop", "--class", class_name]
+    args += ["--port", str(port), "--host", "127.0.0.1", "--name", "noop", "--class", class_name]
     return start_server(args, "noop", logs / f"{kind}.log", port)
 
 

@@ -51,7 +51,7 @@ def start_server(env: dict[str, str], output_dir: Path) -> tuple[subprocess.Pope
     port = free_port()
     model_dir = str(REPO / "benchmarks" / "upload_model")
     command = [sys.executable, "-m", "kservehelper", "serve", model_dir,
-               "--port", str(port), "--name", "uploads"]  # fmt: skip
+               "--port", str(port), "--host", "127.0.0.1", "--name", "uploads"]  # fmt: skip
     process = subprocess.Popen(
         command,
         env={**os.environ, **env, "KSERVEHELPER_OUTPUT_DIR": str(output_dir)},

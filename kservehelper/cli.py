@@ -7,6 +7,7 @@ commands never import the serving stack (kserve, FastAPI, numpy).
 from __future__ import annotations
 
 import os
+import traceback
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
@@ -20,6 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
+    # A crash must not print local variables: they may hold credentials or user data.
+    pretty_exceptions_show_locals=False,
 )
 
 
@@ -81,6 +84,10 @@ def serve(
         int,
         typer.Option("--port", "-p", "--http_port", help="HTTP port."),
     ] = 8080,
+    host: Annotated[
+        str,
+        typer.Option(help="Address to listen on; 127.0.0.1 keeps the server private."),
+    ] = "0.0.0.0",
     name: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -142,11 +149,15 @@ def serve(
             upload_to=upload_to,
             workers=workers,
             http_port=port,
+            host=host,
             enable_grpc=False,
             predictor_host=predictor_host,
         )
     except KServeHelperError as exc:
         _fail(exc)
+    except Exception as exc:  # the model's own load() or constructor, typically
+        traceback.print_exc()
+        _fail(RuntimeError(f"the model could not be served: {type(exc).__name__}: {exc}"))
 
 
 @app.command()
@@ -207,7 +218,6 @@ def predict(
         return
     import asyncio
     import json
-    import traceback
 
     from kservehelper.serving import local, streaming
     from kservehelper.serving.loader import import_model_class, locate_model
@@ -243,6 +253,10 @@ def predict(
     with local.working_directory(location.folder):
         try:
             model.load()
+        except Exception as exc:
+            traceback.print_exc()
+            _fail(RuntimeError(f"load() failed: {type(exc).__name__}: {exc}"))
+        try:
             asyncio.run(run())
         except KServeHelperError as exc:
             _fail(exc)

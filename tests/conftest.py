@@ -104,6 +104,7 @@ def serve_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeFacto
         port = free_port()
         log_path = tmp_path_factory.mktemp("server") / "server.log"
         args = [sys.executable, "-m", "kservehelper", "serve", str(folder), "--port", str(port)]
+        args += ["--host", "127.0.0.1"]
         server = start_server([*args, "--name", name, *extra], name, log_path, port, env=env)
         servers.append(server)
         return server

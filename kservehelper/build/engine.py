@@ -347,7 +347,8 @@ def running_model(
     command = [engine.binary, "run", "--detach", "--network", "host", "--name", container]
     for key, value in (env or {}).items():
         command += ["--env", f"{key}={value}"]
-    command += [image, "kservehelper", "serve", "/app", "--port", str(port)]
+    # Host networking: listen on the loopback address only, this is a one-off local run.
+    command += [image, "kservehelper", "serve", "/app", "--port", str(port), "--host", "127.0.0.1"]
     command += ["--name", name, "--class", class_name]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:

@@ -341,6 +341,7 @@ class KServeModel(kserve.Model):
         upload_to: str | None = None,
         workers: int | None = None,
         http_port: int | None = None,
+        host: str | None = None,
         enable_grpc: bool | None = None,
         predictor_host: str | None = None,
         **kwargs: Any,
@@ -353,6 +354,8 @@ class KServeModel(kserve.Model):
             workers: Processes serving requests (KServe's multi-process server), each with its
                 own copy of the model: for CPU-bound models. Default 1.
             http_port: The HTTP port (default 8080).
+            host: The address to listen on (``$KSERVEHELPER_HOST``; default: all interfaces,
+                as in a container). ``"127.0.0.1"`` keeps a development server private.
             enable_grpc: Whether KServe also starts its gRPC server.
             predictor_host: For a transformer (a class with preprocess/postprocess): the
                 ``host:port`` of the predictor it forwards to.
@@ -370,6 +373,7 @@ class KServeModel(kserve.Model):
             upload_to=upload_to,
             workers=workers,
             http_port=http_port,
+            host=host,
             enable_grpc=enable_grpc,
             predictor_host=predictor_host,
             model_kwargs=kwargs,

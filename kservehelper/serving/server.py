@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from kserve.model_server import ModelServer
+
 from kservehelper.serving.model import KServeModel
+
+#: Environment variable: the address to listen on (default: all interfaces).
+HOST_ENV = "KSERVEHELPER_HOST"
 
 
 def start_model_server(
     name: str,
     model_class: type,
     *,
+    host: str | None,
     max_concurrency: int | None,
     upload_to: str | None,
     workers: int | None,
@@ -21,7 +28,8 @@ def start_model_server(
 ) -> None:
     """Make the served model, load it, and run ``kserve.ModelServer`` until it stops.
 
-    Arguments left ``None`` fall back to KServe's command-line flags (and their defaults).
+    Arguments left ``None`` fall back to KServe's command-line flags (and their defaults);
+    ``host`` ``None`` keeps KServe's address, all interfaces (what a container needs).
     """
     from kserve import model_server
 
@@ -41,7 +49,7 @@ def start_model_server(
         options["workers"] = workers
     if predictor_host is not None:
         options["predictor_config"] = _predictor_config(predictor_host)
-    server = model_server.ModelServer(**options)
+    server = HostBoundModelServer(host=host or os.environ.get(HOST_ENV) or None, **options)
     if isinstance(model, TransformerModel):
         model.check_predictor()
     if server.workers > 1:
@@ -67,3 +75,20 @@ def _predictor_config(predictor_host: str) -> Any:
         predictor_request_retries=args.predictor_request_retries,
         predictor_health_check=args.enable_predictor_health_check,
     )
+
+
+class HostBoundModelServer(ModelServer):
+    """KServe's model server, listening on a chosen address (KServe always uses 0.0.0.0)."""
+
+    def __init__(self, host: str | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self.host = host
+
+    async def _serve(self) -> None:
+        # The REST servers exist by now and bind their sockets only when served.
+        if self.host is not None:
+            for rest in (self._rest_server, self._rest_multiprocess_server):
+                config = getattr(getattr(rest, "_rest_server", rest), "config", None)
+                if config is not None:
+                    config.host = self.host
+        await super()._serve()

@@ -8,6 +8,7 @@ import sys
 import time
 
 import httpx
+import psutil
 import pytest
 
 from tests.conftest import (
@@ -100,7 +101,8 @@ def test_kserve_flags_work_when_running_the_model_file(tmp_path: pytest.TempPath
     port = free_port()
     model_file = EXAMPLES / "hello" / "model.py"
     args = [sys.executable, str(model_file), "--http_port", str(port), "--enable_grpc", "false"]
-    server = start_server(args, "hello", tmp_path / "hello.log", port)  # type: ignore[operator]
+    env = {"KSERVEHELPER_HOST": "127.0.0.1"}
+    server = start_server(args, "hello", tmp_path / "hello.log", port, env=env)  # type: ignore[operator]
     try:
         body = httpx.post(server.predict_url, json={"name": "Bo", "language": "fr"}).json()
         assert body["greeting"] == "Bonjour, Bo!"
@@ -120,6 +122,7 @@ def test_serve_takes_kserve_controller_flags(tmp_path: pathlib.Path) -> None:
     port = free_port()
     args = [sys.executable, "-m", "kservehelper", "serve", str(EXAMPLES / "hello")]
     args += ["--http_port", str(port), "--model_name", "greeter", "--enable_docs_url", "true"]
+    args += ["--host", "127.0.0.1"]
     server = start_server(args, "greeter", tmp_path / "greeter.log", port)
     try:
         assert httpx.post(server.predict_url, json={"name": "Al"}).status_code == 200
@@ -132,3 +135,13 @@ def test_serve_rejects_unknown_options() -> None:
     result = run_cli("serve", str(EXAMPLES / "hello"), "--colour", "red")
     assert result.returncode == 2
     assert "no such option: --colour" in result.stderr
+
+
+def test_servers_listen_on_the_address_they_are_given(serve_model: ServeFactory) -> None:
+    server = serve_model(EXAMPLES / "hello", "hello-private")  # started with --host 127.0.0.1
+    listening = {
+        conn.laddr.ip
+        for conn in psutil.net_connections(kind="tcp")
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == server.port
+    }
+    assert listening == {"127.0.0.1"}
