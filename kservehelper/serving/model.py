@@ -180,7 +180,7 @@ class KServeModel(kserve.Model):
         await limiter.acquire()
         handed_over = False
         try:
-            result = await self._call(method, kwargs)
+            result = await self._call(method, **kwargs)
             if streaming.is_stream(result):
                 handed_over = True
                 return self._stream(result, destination, limiter, workdir, generated)
@@ -251,14 +251,16 @@ class KServeModel(kserve.Model):
             raise
         return workdir
 
-    async def _call(self, method: str, kwargs: dict[str, Any]) -> Any:
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call a method of the user's model: async ones on the event loop, sync ones in a
+        worker thread (so the server keeps answering while they work)."""
         function = getattr(self.model, method)
         if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
-            result = function(**kwargs)
+            result = function(*args, **kwargs)
             return await result if inspect.isawaitable(result) else result
         loop = asyncio.get_running_loop()
         # copy_context: generate_filepath records the request's files (outputs.track_outputs)
-        call = functools.partial(function, **kwargs)
+        call = functools.partial(function, *args, **kwargs)
         return await loop.run_in_executor(None, contextvars.copy_context().run, call)
 
     def _stream(

@@ -9,10 +9,7 @@ dict) is sent to the predictor's ``/v1/models/{name}:predict``; the predictor's 
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
-import functools
-import inspect
 import shutil
 import time
 from dataclasses import dataclass
@@ -70,7 +67,7 @@ class TransformerModel(KServeModel):
         _request.set(state)
         workdir = await self._materialize_files(signature, kwargs)
         try:
-            result = await self._call_user("preprocess", kwargs)
+            result = await self._call("preprocess", **kwargs)
         finally:
             if workdir is not None:
                 shutil.rmtree(workdir, ignore_errors=True)
@@ -108,22 +105,11 @@ class TransformerModel(KServeModel):
             return result
         signature = self.signatures["preprocess"]
         try:
-            output = await self._call_user("postprocess", {"response": result})
+            # postprocess(response) may name its parameter anything: pass it by position.
+            output = await self._call("postprocess", result)
             response = await self._encode(signature, output, state.destination)
         finally:
             outputs.remove_files(state.generated)
         response = await self._after_predict(response)
         response["running_time"] = f"{time.perf_counter() - state.started:.6f}s"
         return response
-
-    async def _call_user(self, method: str, kwargs: dict[str, Any]) -> Any:
-        function = getattr(self.model, method)
-        if method == "postprocess":
-            # postprocess(response) may name its parameter anything.
-            call = functools.partial(function, kwargs["response"])
-        else:
-            call = functools.partial(function, **kwargs)
-        if inspect.iscoroutinefunction(function):
-            return await call()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, contextvars.copy_context().run, call)
