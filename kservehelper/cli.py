@@ -14,6 +14,7 @@ from typing import Annotated, NoReturn, Optional
 import typer
 
 from kservehelper import __version__
+from kservehelper.build.commands import DockerOption
 
 app = typer.Typer(
     name="kservehelper",
@@ -184,10 +185,7 @@ def predict(
             "'' means config.yaml's image.",
         ),
     ] = None,
-    docker: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option("--docker", help="The docker client for --image. [default: docker]"),
-    ] = None,
+    docker: DockerOption = None,
 ) -> None:
     """Run load() and one prediction in this process: no Docker, no server.
 
