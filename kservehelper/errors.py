@@ -1,16 +1,24 @@
 """One exception type per failure family, each carrying a message a user can act on.
 
-HTTP status codes are mapped in one place (``serving/routes.py``); the command line prints
-``str(error)`` and exits non-zero.
+Each class carries the HTTP status it is answered with (``http_status``), so the server's error
+responses (``serving/http.py``) are a lookup; the command line prints ``str(error)`` and exits
+non-zero.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class KServeHelperError(Exception):
     """Base class of every error kservehelper raises on purpose."""
+
+    #: The HTTP status a request failing with this error is answered with.
+    http_status: ClassVar[int] = 500
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of the HTTP error response."""
+        return {"error": str(self)}
 
 
 class SignatureError(KServeHelperError):
@@ -25,6 +33,8 @@ class InputError(KServeHelperError):
 
     ``detail`` follows pydantic's shape: ``[{"loc": [field, ...], "msg": str, "type": str}]``.
     """
+
+    http_status = 400
 
     def __init__(self, summary: str, detail: list[dict[str, Any]] | None = None) -> None:
         super().__init__(summary)
@@ -44,6 +54,11 @@ class InputError(KServeHelperError):
 
 class UploadError(KServeHelperError):
     """An output file could not be delivered to its destination: answered with HTTP 502."""
+
+    http_status = 502
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": str(self), "type": type(self).__name__}
 
 
 class ConfigError(KServeHelperError):

@@ -17,6 +17,16 @@ import pytest
 
 pytest_plugins = ["tests.fixtures_storage"]  # SeaweedFS, fake-gcs-server, upload server
 
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """Every test reads the KSERVEHELPER_* environment afresh (tests change it)."""
+    from kservehelper.settings import reset_settings
+
+    reset_settings()
+    yield
+    reset_settings()
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 TEST_MODELS = pathlib.Path(__file__).resolve().parent / "models"

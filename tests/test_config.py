@@ -8,11 +8,8 @@ import pathlib
 import jsonschema
 import pytest
 
-from kservehelper.build.config import (
-    config_json_schema,
-    default_model_name,
-    load_config,
-)
+from kservehelper.config.locate import default_model_name
+from kservehelper.config.project import config_json_schema, load_config
 from kservehelper.errors import ConfigError
 
 MODEL_PY = "import torch  # never imported by the checks\n\n\nclass Model:\n    pass\n"

@@ -8,13 +8,13 @@ import zipfile
 import pytest
 
 from kservehelper import __version__
-from kservehelper.build.config import load_config
 from kservehelper.build.context import (
     build_own_wheel,
     is_ignored,
     list_app_files,
     stage_context,
 )
+from kservehelper.config.project import load_config
 
 
 @pytest.mark.parametrize(

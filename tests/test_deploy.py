@@ -16,13 +16,9 @@ import pytest
 import yaml
 
 from kservehelper.build.dockerfile import serve_command
-from kservehelper.deploy import (
-    LAST_PUSH_FILE,
-    DeployTarget,
-    dump_manifest,
-    load_deploy_target,
-    render_inference_service,
-)
+from kservehelper.config.locate import LAST_PUSH_FILE
+from kservehelper.deploy.manifest import dump_manifest, render_inference_service
+from kservehelper.deploy.target import DeployTarget, load_deploy_target
 from kservehelper.errors import ConfigError
 from tests.conftest import EXAMPLES, REPO
 

@@ -11,9 +11,9 @@ import subprocess
 import pytest
 
 from kservehelper import __version__
-from kservehelper.build.config import ProjectConfig, load_config
 from kservehelper.build.dockerfile import DockerfileInputs, render_dockerfile
 from kservehelper.build.images import CPU_PYTHON_VERSIONS, CUDA_RELEASES, NGC_PYTORCH_RELEASES
+from kservehelper.config.project import ProjectConfig, load_config
 
 
 def config_of(build: dict[str, object], **top: object) -> ProjectConfig:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from kservehelper.build.config import BuildConfig
 from kservehelper.build.images import (
     CUDA_RELEASES,
     NGC_PYTORCH_RELEASES,
     cuda_image,
     resolve_base_image,
 )
+from kservehelper.config.project import BuildConfig
 from kservehelper.errors import ConfigError
 
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from kservehelper.errors import InputError, SignatureError
-from kservehelper.signature import (
+from kservehelper.schema.signature import (
     OutputKind,
     build_signature,
     compare_signatures,

@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 import kservehelper
-from kservehelper.build.config import ProjectConfig
+from kservehelper.config.project import ProjectConfig
 from kservehelper.errors import BuildError
+from kservehelper.settings import env_name, get_settings
 
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 # A prebuilt kservehelper wheel to stage instead of one built from the running package.
-WHEEL_ENV = "KSERVEHELPER_WHEEL"
+WHEEL_ENV = env_name("wheel")
 
 
 @dataclass
@@ -189,7 +190,7 @@ def stage_context(config: ProjectConfig, dockerfile_text: str | None = None) -> 
     model_dir = config.model_dir
     root = pathlib.Path(tempfile.mkdtemp(prefix="kservehelper-build-"))
     try:
-        prebuilt = os.environ.get(WHEEL_ENV)
+        prebuilt = get_settings().wheel
         if prebuilt:
             source = pathlib.Path(prebuilt)
             if not source.is_file() or not source.name.startswith("kservehelper-"):

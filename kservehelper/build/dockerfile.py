@@ -12,8 +12,9 @@ from typing import Any
 import jinja2
 
 from kservehelper import __version__
-from kservehelper.build.config import CONFIG_FILE, ProjectConfig
 from kservehelper.build.images import UV_IMAGE, BaseImage, resolve_base_image
+from kservehelper.config.locate import CONFIG_FILE
+from kservehelper.config.project import ProjectConfig
 
 MODEL_PORT = 8080
 USER_ID = 10001

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from kservehelper.errors import ConfigError
 
 if TYPE_CHECKING:
-    from kservehelper.build.config import BuildConfig
+    from kservehelper.config.project import BuildConfig
 
 DEFAULT_PYTHON = "3.11"
 

@@ -19,8 +19,7 @@ from typing import Any
 
 import httpx
 
-from kservehelper.build import engine as docker
-from kservehelper.build.config import ProjectConfig, load_config
+from kservehelper.build import docker
 from kservehelper.build.context import stage_context
 from kservehelper.build.dockerfile import (
     CA_CERT_SECRET,
@@ -28,9 +27,9 @@ from kservehelper.build.dockerfile import (
     is_kservehelper_requirement,
     render_dockerfile,
 )
+from kservehelper.config.locate import LAST_PUSH_FILE
+from kservehelper.config.project import ProjectConfig, load_config
 from kservehelper.errors import BuildError
-
-LAST_PUSH_FILE = pathlib.Path(".kservehelper") / "last-push.json"
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pathlib
 
-from kservehelper.build.config import default_model_name
 from kservehelper.build.context import default_dockerignore
+from kservehelper.config.locate import default_model_name
 from kservehelper.errors import ConfigError
 
 MODEL_PY = '''\
@@ -52,7 +52,7 @@ def scaffold_model_folder(model_dir: pathlib.Path, *, force: bool = False) -> li
     Refuses to overwrite an existing file unless ``force``.
     """
     model_dir.mkdir(parents=True, exist_ok=True)
-    name = default_model_name(model_dir.resolve().name)
+    name = default_model_name(model_dir)
     files = {
         "model.py": MODEL_PY,
         "config.yaml": CONFIG_YAML.format(name=name),

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from kservehelper.errors import InputError
+from kservehelper.schema.signature import InputField, ModelSignature
 from kservehelper.serving.model import KServeModel, ModelStream
-from kservehelper.signature import InputField, ModelSignature
 
 STRING_TYPES = {"str", "Secret", "list[str]", "list[Secret]"}
 

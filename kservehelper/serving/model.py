@@ -27,23 +27,19 @@ import kserve
 import pydantic
 
 from kservehelper.errors import InputError
-from kservehelper.serving import outputs, streaming
-from kservehelper.serving.inputs import fetch_file
-from kservehelper.signature import (
+from kservehelper.schema.signature import (
     ModelSignature,
     OutputKind,
     main_signature,
     model_schema,
     signatures_of,
 )
+from kservehelper.serving import outputs, streaming
+from kservehelper.serving.inputs import fetch_file
+from kservehelper.settings import get_settings
 from kservehelper.types import Path
 
 logger = logging.getLogger("kserve.kservehelper")
-
-#: Environment variable: how many predictions may run at once (default 1).
-MAX_CONCURRENCY_ENV = "KSERVEHELPER_MAX_CONCURRENCY"
-#: Environment variable: the default destination of output files.
-UPLOAD_TO_ENV = "KSERVEHELPER_UPLOAD_TO"
 
 
 @dataclass
@@ -58,7 +54,7 @@ class ModelStream:
 
 def _max_concurrency(value: int | None) -> int:
     if value is None:
-        value = int(os.environ.get(MAX_CONCURRENCY_ENV, "1"))
+        value = get_settings().max_concurrency
     if value < 1:
         raise ValueError(f"max_concurrency must be at least 1, got {value}")
     return value
@@ -91,7 +87,7 @@ class KServeModel(kserve.Model):
         self.model_class = model_class
         self.signatures = signatures_of(model_class)
         self.max_concurrency = _max_concurrency(max_concurrency)
-        self.upload_to = upload_to or os.environ.get(UPLOAD_TO_ENV) or None
+        self.upload_to = upload_to or get_settings().upload_to
         self.model_kwargs = kwargs
         self.model = model_class(**kwargs)
         #: Set by ``kservehelper predict``: output files are moved here instead of delivered,
@@ -117,11 +113,10 @@ class KServeModel(kserve.Model):
         self.load()
         # The worker imports KServe's app afresh: give it kservehelper's routes before KServe
         # adds its own (KServe builds the worker's routes right after unpickling).
-        from kserve import model_server
+        from kservehelper.serving.http import install_routes
+        from kservehelper.serving.kserve_compat import kserve_app
 
-        from kservehelper.serving.routes import install_routes
-
-        install_routes(model_server.app, {self.name: self})
+        install_routes(kserve_app(), {self.name: self})
 
     def load(self) -> bool:
         """Call the user's ``load()`` once; the server reports ready only after it returns."""

@@ -20,13 +20,8 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 
 from kservehelper.errors import InputError, UploadError
+from kservehelper.settings import get_settings
 from kservehelper.types import Path
-
-#: Environment variable naming the folder where ``generate_filepath`` puts output files.
-OUTPUT_DIR_ENV = "KSERVEHELPER_OUTPUT_DIR"
-#: Environment variable: the largest total size (bytes) of files returned inline as data URIs.
-INLINE_LIMIT_ENV = "KSERVEHELPER_INLINE_OUTPUT_LIMIT"
-DEFAULT_INLINE_LIMIT = 10 * 1024 * 1024
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 _UNIQUE_PREFIX = re.compile(r"^[0-9a-f]{32}-")
@@ -39,9 +34,9 @@ _REQUEST_FILES: ContextVar[list[pathlib.Path] | None] = ContextVar(
 
 def output_dir() -> pathlib.Path:
     """This process's output folder (created on first use)."""
-    configured = os.environ.get(OUTPUT_DIR_ENV)
+    configured = get_settings().output_dir
     base = (
-        pathlib.Path(configured)
+        configured
         if configured
         else pathlib.Path(tempfile.gettempdir()) / f"kservehelper-outputs-{os.getpid()}"
     )
@@ -90,8 +85,7 @@ def check_destination(destination: str) -> None:
 
 
 def inline_limit() -> int:
-    value = os.environ.get(INLINE_LIMIT_ENV)
-    return int(value) if value else DEFAULT_INLINE_LIMIT
+    return get_settings().inline_output_limit
 
 
 def check_output_paths(paths: Sequence[object], method: str) -> list[pathlib.Path]:

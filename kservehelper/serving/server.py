@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from kserve.model_server import ModelServer
-
+from kservehelper.serving.kserve_compat import HostBoundModelServer, kserve_app, predictor_config
 from kservehelper.serving.model import KServeModel
-
-#: Environment variable: the address to listen on (default: all interfaces).
-HOST_ENV = "KSERVEHELPER_HOST"
+from kservehelper.settings import get_settings
 
 
 def start_model_server(
@@ -31,9 +27,7 @@ def start_model_server(
     Arguments left ``None`` fall back to KServe's command-line flags (and their defaults);
     ``host`` ``None`` keeps KServe's address, all interfaces (what a container needs).
     """
-    from kserve import model_server
-
-    from kservehelper.serving.routes import install_routes
+    from kservehelper.serving.http import install_routes
     from kservehelper.serving.transformer import TransformerModel, is_transformer
 
     model_type = TransformerModel if is_transformer(model_class) else KServeModel
@@ -48,8 +42,8 @@ def start_model_server(
     if workers is not None:
         options["workers"] = workers
     if predictor_host is not None:
-        options["predictor_config"] = _predictor_config(predictor_host)
-    server = HostBoundModelServer(host=host or os.environ.get(HOST_ENV) or None, **options)
+        options["predictor_config"] = predictor_config(predictor_host)
+    server = HostBoundModelServer(host=host or get_settings().host, **options)
     if isinstance(model, TransformerModel):
         model.check_predictor()
     if server.workers > 1:
@@ -58,37 +52,5 @@ def start_model_server(
         model.ready = True
     else:
         model.load()
-        install_routes(model_server.app, {name: model})
+        install_routes(kserve_app(), {name: model})
     server.start([model])
-
-
-def _predictor_config(predictor_host: str) -> Any:
-    """KServe's predictor settings from its flags, with ``predictor_host`` given here."""
-    from kserve.model_server import args
-    from kserve.predictor_config import PredictorConfig
-
-    return PredictorConfig(
-        predictor_host=predictor_host,
-        predictor_protocol=args.predictor_protocol,
-        predictor_use_ssl=args.predictor_use_ssl,
-        predictor_request_timeout_seconds=args.predictor_request_timeout_seconds,
-        predictor_request_retries=args.predictor_request_retries,
-        predictor_health_check=args.enable_predictor_health_check,
-    )
-
-
-class HostBoundModelServer(ModelServer):
-    """KServe's model server, listening on a chosen address (KServe always uses 0.0.0.0)."""
-
-    def __init__(self, host: str | None = None, **options: Any) -> None:
-        super().__init__(**options)
-        self.host = host
-
-    async def _serve(self) -> None:
-        # The REST servers exist by now and bind their sockets only when served.
-        if self.host is not None:
-            for rest in (self._rest_server, self._rest_multiprocess_server):
-                config = getattr(getattr(rest, "_rest_server", rest), "config", None)
-                if config is not None:
-                    config.host = self.host
-        await super()._serve()

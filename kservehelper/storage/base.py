@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,36 +22,17 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from kservehelper.errors import InputError, UploadError
+from kservehelper.settings import env_name, get_settings
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-ENV_UPLOAD_TO = "KSERVEHELPER_UPLOAD_TO"
-ENV_ALLOWED_DESTINATIONS = "KSERVEHELPER_ALLOWED_DESTINATIONS"
-ENV_ALLOWED_INPUTS = "KSERVEHELPER_ALLOWED_INPUTS"
-ENV_UPLOAD_TOKEN = "KSERVEHELPER_UPLOAD_TOKEN"
-ENV_UPLOAD_ATTEMPTS = "KSERVEHELPER_UPLOAD_ATTEMPTS"
-ENV_UPLOAD_TIMEOUT = "KSERVEHELPER_UPLOAD_TIMEOUT"
-ENV_UPLOAD_CONCURRENCY = "KSERVEHELPER_UPLOAD_CONCURRENCY"
-ENV_URL_EXPIRY = "KSERVEHELPER_URL_EXPIRY"
-ENV_OBJECT_URLS = "KSERVEHELPER_OBJECT_URLS"
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 """Files at least this large go to object stores in parts (S3 multipart, GCS chunked)."""
 
 CHUNK_SIZE = 1024 * 1024
 """Bytes read from disk at a time when streaming a file to or from the network."""
-
-
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} must be a number") from None
 
 
 @dataclass(frozen=True)
@@ -92,19 +72,17 @@ class StorageSettings:
 
     @classmethod
     def from_env(cls) -> StorageSettings:
-        """Settings from the environment; unset variables keep the defaults above."""
-        object_urls = os.environ.get(ENV_OBJECT_URLS, "signed").strip().lower() or "signed"
-        if object_urls not in ("signed", "plain"):
-            raise ValueError(f"{ENV_OBJECT_URLS} must be 'signed' or 'plain', not {object_urls!r}")
+        """Settings from the environment (:mod:`kservehelper.settings`)."""
+        env = get_settings()
         return cls(
-            attempts=max(1, int(_env_number(ENV_UPLOAD_ATTEMPTS, 3))),
-            timeout=_env_number(ENV_UPLOAD_TIMEOUT, 600.0),
-            concurrency=max(1, int(_env_number(ENV_UPLOAD_CONCURRENCY, 8))),
-            url_expiry=int(_env_number(ENV_URL_EXPIRY, 24 * 3600)),
-            object_urls=object_urls,
-            token=os.environ.get(ENV_UPLOAD_TOKEN) or None,
-            allowed=parse_allow_list(os.environ.get(ENV_ALLOWED_DESTINATIONS, "")),
-            allowed_inputs=parse_allow_list(os.environ.get(ENV_ALLOWED_INPUTS, "")),
+            attempts=env.upload_attempts,
+            timeout=env.upload_timeout,
+            concurrency=env.upload_concurrency,
+            url_expiry=env.url_expiry,
+            object_urls=env.object_urls,
+            token=env.upload_token,
+            allowed=env.allowed_destinations,
+            allowed_inputs=env.allowed_inputs,
         )
 
 
@@ -227,11 +205,6 @@ def redact(uri: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}"
 
 
-def parse_allow_list(raw: str) -> tuple[str, ...]:
-    """Comma- or whitespace-separated URL prefixes / bucket URIs."""
-    return tuple(item for item in raw.replace(",", " ").split() if item)
-
-
 def is_allowed(uri: str, allowed: Sequence[str]) -> bool:
     """Whether ``uri`` falls under one of the ``allowed`` prefixes (empty list: everything).
 
@@ -266,7 +239,8 @@ def resolve(
             detail=[
                 {
                     "loc": [field_name],
-                    "msg": f"not in {ENV_ALLOWED_DESTINATIONS}: " + ", ".join(settings.allowed),
+                    "msg": f"not in {env_name('allowed_destinations')}: "
+                    + ", ".join(settings.allowed),
                     "type": "destination_not_allowed",
                 }
             ],

@@ -8,30 +8,26 @@ Failures are :class:`~kservehelper.errors.InputError` (HTTP 400) naming the requ
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from kservehelper.errors import InputError
+from kservehelper.settings import env_name, get_settings
 from kservehelper.storage.base import (
-    ENV_ALLOWED_INPUTS,
     StorageSettings,
     is_allowed,
     redact,
     split_bucket_uri,
 )
 
-ENV_MAX_INPUT_BYTES = "KSERVEHELPER_MAX_INPUT_BYTES"
-DEFAULT_MAX_INPUT_BYTES = 1024**3
 REMOTE_SCHEMES = ("http", "https", "s3", "gs")
 
 
 def max_input_bytes() -> int:
     """The largest input file accepted (``KSERVEHELPER_MAX_INPUT_BYTES``, default 1 GiB)."""
-    raw = os.environ.get(ENV_MAX_INPUT_BYTES, "").strip()
-    return int(raw) if raw else DEFAULT_MAX_INPUT_BYTES
+    return get_settings().max_input_bytes
 
 
 def is_remote(value: str) -> bool:
@@ -81,7 +77,7 @@ async def fetch_input(
         raise input_error(
             field,
             f"{redact(uri)} is not an allowed input location on this server "
-            f"({ENV_ALLOWED_INPUTS}: {', '.join(settings.allowed_inputs)})",
+            f"({env_name('allowed_inputs')}: {', '.join(settings.allowed_inputs)})",
             "input_not_allowed",
         )
     folder.mkdir(parents=True, exist_ok=True)

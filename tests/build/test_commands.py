@@ -8,9 +8,9 @@ import pathlib
 
 from typer.testing import CliRunner
 
-from kservehelper.build.config import load_config
 from kservehelper.build.project import parse_image_inputs
 from kservehelper.cli import app
+from kservehelper.config.project import load_config
 
 runner = CliRunner()
 

@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-from kservehelper.build import engine as docker
+from kservehelper.build import docker
 from kservehelper.build.project import secret_arguments, secret_ids
 from kservehelper.errors import BuildError
 

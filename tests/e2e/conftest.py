@@ -15,7 +15,7 @@ import sys
 import httpx
 import pytest
 
-from kservehelper.build.engine import Engine, detect_engine
+from kservehelper.build.docker import Engine, detect_engine
 from kservehelper.errors import BuildError
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"

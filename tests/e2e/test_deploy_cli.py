@@ -9,7 +9,7 @@ import shutil
 import pytest
 import yaml
 
-from kservehelper.deploy import LAST_PUSH_FILE
+from kservehelper.config.locate import LAST_PUSH_FILE
 from tests.conftest import EXAMPLES, run_cli
 from tests.test_deploy import DIGEST, assert_valid_manifest, container
 

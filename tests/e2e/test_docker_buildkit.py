@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from kservehelper import __version__
-from kservehelper.build import engine as docker
+from kservehelper.build import docker
 from kservehelper.build.context import WHEEL_ENV, build_own_wheel
 from kservehelper.build.project import build_project
 from kservehelper.errors import BuildError

@@ -14,7 +14,7 @@ from kservehelper.serving import outputs
 def test_generate_filepath_is_unique_under_concurrency(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(outputs.OUTPUT_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv("KSERVEHELPER_OUTPUT_DIR", str(tmp_path))
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         paths = list(pool.map(lambda _: outputs.generate_filepath("image.jpg"), range(2000)))
     assert len(set(paths)) == 2000
@@ -24,14 +24,14 @@ def test_generate_filepath_is_unique_under_concurrency(
 def test_generate_filepath_keeps_only_a_safe_base_name(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(outputs.OUTPUT_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv("KSERVEHELPER_OUTPUT_DIR", str(tmp_path))
     path = outputs.generate_filepath("../../etc/pass wd")
     assert path.parent == tmp_path
     assert path.name.endswith("-pass_wd")
 
 
 def test_inline_limit_is_enforced(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(outputs.INLINE_LIMIT_ENV, "10")
+    monkeypatch.setenv("KSERVEHELPER_INLINE_OUTPUT_LIMIT", "10")
     big = tmp_path / "big.txt"
     big.write_bytes(b"x" * 11)
     with pytest.raises(InputError, match="upload_webhook"):
@@ -41,7 +41,7 @@ def test_inline_limit_is_enforced(tmp_path: pathlib.Path, monkeypatch: pytest.Mo
 def test_move_to_folder_strips_the_unique_prefix_and_never_overwrites(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(outputs.OUTPUT_DIR_ENV, str(tmp_path / "out"))
+    monkeypatch.setenv("KSERVEHELPER_OUTPUT_DIR", str(tmp_path / "out"))
     first, second = outputs.generate_filepath("a.txt"), outputs.generate_filepath("a.txt")
     first.write_text("1")
     second.write_text("2")

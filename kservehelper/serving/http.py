@@ -16,8 +16,9 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
-from kservehelper.errors import InputError, UploadError
+from kservehelper.errors import InputError, KServeHelperError
 from kservehelper.serving import streaming
+from kservehelper.serving.kserve_compat import insert_routes_first
 
 if TYPE_CHECKING:
     from kservehelper.serving.model import KServeModel
@@ -35,16 +36,19 @@ def json_response(body: Any, status_code: int = 200) -> Response:
 
 
 def error_response(exc: BaseException) -> Response:
-    """Map an exception to its HTTP answer: the single place this happens."""
-    if isinstance(exc, InputError):
-        return json_response(exc.to_dict(), 400)
+    """Map an exception to its HTTP answer: the single place this happens.
+
+    kservehelper's own errors carry their status (``http_status``); a ``ValueError`` from the
+    model's code is the model saying the input is wrong (400); anything else is a 500.
+    """
+    if isinstance(exc, KServeHelperError):
+        if exc.http_status >= 500:
+            logger.error("request failed: %s", exc)
+        return json_response(exc.to_dict(), exc.http_status)
     if isinstance(exc, ValueError):
-        # A ValueError from the model's own code is the model saying the input is wrong.
         message = str(exc) or "the model rejected the input"
         detail = [{"loc": [], "msg": message, "type": "value_error"}]
         return json_response({"error": message, "detail": detail}, 400)
-    if isinstance(exc, UploadError):
-        return json_response({"error": str(exc), "type": "UploadError"}, 502)
     logger.error("prediction failed", exc_info=exc)
     return json_response({"error": f"{type(exc).__name__}: {exc}", "type": type(exc).__name__}, 500)
 
@@ -153,5 +157,4 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
     router.add_api_route("/v1/models/{model_name}:generate", generate, methods=["POST"])
     router.add_api_route("/v1/models/{model_name}/schema", schema, methods=["GET"])
     router.add_api_route("/v1/docs/{model_name}", docs, methods=["GET"])
-    # Starlette matches routes in order: ours must come before KServe's :predict.
-    app.router.routes[0:0] = router.routes
+    insert_routes_first(app, router.routes)

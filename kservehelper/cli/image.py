@@ -1,50 +1,18 @@
-"""The image commands of ``kservehelper``: build, push, dockerfile, init, config-schema.
-
-``kservehelper/cli.py`` registers them with :func:`register_build_commands`. Each command imports
-what it needs inside its body, so the command line starts fast and never imports kserve.
-"""
+"""The image commands of ``kservehelper``: build, push, dockerfile, init, config-schema."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Optional
 
 import typer
 
-_COMMANDS: list[tuple[str | None, Callable[..., Any]]] = []
-
-
-def _command(name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def collect(function: Callable[..., Any]) -> Callable[..., Any]:
-        _COMMANDS.append((name, function))
-        return function
-
-    return collect
-
-
-def register_build_commands(app: typer.Typer) -> None:
-    """Add the image commands to the ``kservehelper`` typer app."""
-    for name, function in _COMMANDS:
-        app.command(name)(function)
-
+from kservehelper.cli.app import DockerOption, app, fail
 
 BuildDir = Annotated[Path, typer.Argument(help="The model folder (holds config.yaml).")]
-DockerOption = Annotated[
-    Optional[str],  # noqa: UP045 - typer reads the annotation at run time (Python 3.10)
-    typer.Option(
-        "--docker",
-        help="The docker client binary. [default: $KSERVEHELPER_DOCKER, else docker on PATH]",
-    ),
-]
 
 
-def _exit_on_build_error(error: BaseException) -> NoReturn:
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(1)
-
-
-@_command()
+@app.command()
 def build(
     model_dir: BuildDir = Path("."),
     tag: Annotated[
@@ -94,11 +62,11 @@ def build(
             echo=typer.echo,
         )
     except KServeHelperError as exc:
-        _exit_on_build_error(exc)
+        fail(exc)
     typer.echo(f"Built {outcome.image}")
 
 
-@_command()
+@app.command()
 def push(
     model_dir: BuildDir = Path("."),
     tag: Annotated[
@@ -119,12 +87,12 @@ def push(
     try:
         record = push_project(model_dir, tag=tag, docker_binary=docker, echo=typer.echo)
     except KServeHelperError as exc:
-        _exit_on_build_error(exc)
+        fail(exc)
     typer.echo(f"Pushed {record['reference']}")
     typer.echo(record["digest"])
 
 
-@_command()
+@app.command()
 def dockerfile(
     model_dir: BuildDir = Path("."),
     builder: Annotated[
@@ -141,10 +109,10 @@ def dockerfile(
 
         kservehelper dockerfile . --builder legacy | hadolint -
     """
-    from kservehelper.build.config import load_config
+    from kservehelper.build.docker import detect_engine
     from kservehelper.build.dockerfile import DockerfileInputs, render_dockerfile
-    from kservehelper.build.engine import detect_engine
     from kservehelper.build.project import model_input_schema
+    from kservehelper.config.project import load_config
     from kservehelper.errors import BuildError, KServeHelperError
 
     try:
@@ -161,11 +129,11 @@ def dockerfile(
         schema = model_input_schema(config.model_dir)
         text = render_dockerfile(config, DockerfileInputs(buildkit=buildkit, input_schema=schema))
     except KServeHelperError as exc:
-        _exit_on_build_error(exc)
+        fail(exc)
     typer.echo(text, nl=False)
 
 
-@_command("config-schema")
+@app.command("config-schema")
 def config_schema() -> None:
     """Print config.yaml's JSON Schema, for editors and CI.
 
@@ -177,12 +145,12 @@ def config_schema() -> None:
     """
     import json
 
-    from kservehelper.build.config import config_json_schema
+    from kservehelper.config.project import config_json_schema
 
     typer.echo(json.dumps(config_json_schema(), indent=2))
 
 
-@_command()
+@app.command()
 def init(
     model_dir: BuildDir = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
@@ -199,6 +167,6 @@ def init(
     try:
         written = scaffold_model_folder(model_dir, force=force)
     except KServeHelperError as exc:
-        _exit_on_build_error(exc)
+        fail(exc)
     for path in written:
         typer.echo(f"wrote {path}")

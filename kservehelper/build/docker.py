@@ -32,10 +32,11 @@ from typing import Literal
 import httpx
 
 from kservehelper.errors import BuildError
+from kservehelper.settings import env_name, get_settings
 
 Builder = Literal["buildx", "buildkit", "legacy"]
-DOCKER_ENV = "KSERVEHELPER_DOCKER"
-BUILDER_ENV = "KSERVEHELPER_BUILDER"
+DOCKER_ENV = env_name("docker")
+BUILDER_ENV = env_name("builder")
 DEFAULT_PLATFORM = "linux/amd64"
 _TAIL_LINES = 25
 _BUILDKIT_STEP = re.compile(r"^#(\d+) (\[[^\]]+\] .*)$")
@@ -79,7 +80,7 @@ def _parse_version(text: str) -> tuple[int, ...]:
 
 def choose_binary(explicit: str | None = None) -> str:
     """The docker client: ``explicit``, else $KSERVEHELPER_DOCKER, else ``docker`` on PATH."""
-    name = explicit or os.environ.get(DOCKER_ENV) or "docker"
+    name = explicit or get_settings().docker or "docker"
     path = shutil.which(name)
     if path is None:
         raise BuildError(
@@ -94,7 +95,7 @@ def detect_engine(binary: str | None = None, builder: str | None = None) -> Engi
 
     ``builder`` (or $KSERVEHELPER_BUILDER) forces one of buildx, buildkit, legacy.
     """
-    return _detect(choose_binary(binary), builder or os.environ.get(BUILDER_ENV) or None)
+    return _detect(choose_binary(binary), builder or get_settings().builder)
 
 
 @functools.lru_cache(maxsize=8)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import PydanticJsonSchemaWarning
 
 from kservehelper.errors import InputError, SignatureError
-from kservehelper.input_fields import InputField, build_input_field, spec_of
+from kservehelper.schema.fields import InputField, build_input_field, spec_of
 from kservehelper.types import Secret, is_file_type
 
 #: Request keys that are never passed to the model method.

@@ -8,7 +8,6 @@ naming the file, the line, the key and a fix. The user's model module is never i
 from __future__ import annotations
 
 import ast
-import difflib
 import json
 import pathlib
 import re
@@ -25,9 +24,9 @@ from pydantic import (
     field_validator,
 )
 
+from kservehelper.config.errors import line_of, unknown_key_hint
+from kservehelper.config.locate import CONFIG_FILE, default_model_name
 from kservehelper.errors import ConfigError
-
-CONFIG_FILE = "config.yaml"
 
 _PYTHON_VERSION = re.compile(r"^3\.(\d{1,2})$")
 _CUDA_VERSION = re.compile(r"^\d{1,2}\.\d{1,2}$")
@@ -193,12 +192,6 @@ class ProjectConfig(BaseModel):
         return json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
 
 
-def default_model_name(folder_name: str) -> str:
-    """A KServe model name from a folder name: lowercased, other characters become '-'."""
-    name = re.sub(r"[^a-z0-9-]+", "-", folder_name.lower()).strip("-")
-    return re.sub(r"-{2,}", "-", name) or "model"
-
-
 def config_json_schema() -> dict[str, Any]:
     """config.yaml's JSON Schema, for editors (yaml-language-server) and CI checks."""
     schema = ProjectConfig.model_json_schema(by_alias=True, mode="validation")
@@ -241,7 +234,7 @@ def load_config(model_dir: pathlib.Path) -> ProjectConfig:
         raise ConfigError(_describe_validation_error(path, text, error)) from error
     config._model_dir = model_dir
     if config.name is None:
-        config.name = default_model_name(model_dir.name)
+        config.name = default_model_name(model_dir)
     _check_files(path, text, config)
     _check_base_image(path, text, config)
     return config
@@ -252,12 +245,10 @@ def _describe_validation_error(path: pathlib.Path, text: str, error: ValidationE
     for item in error.errors():
         loc = tuple(item["loc"])
         key = ".".join(str(part) for part in loc)
-        line = _line_of(text, loc)
+        line = line_of(text, loc)
         where = f"{path}:{line}"
         if item["type"] == "extra_forbidden":
-            known = _known_keys(loc[:-1])
-            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
+            hint = unknown_key_hint(str(loc[-1]), _known_keys(loc[:-1]))
             lines.append((line, f"{where}: unknown key '{key}'; {hint}"))
         else:
             message = item["msg"].removeprefix("Value error, ")
@@ -272,36 +263,12 @@ def _known_keys(parent: tuple[Any, ...]) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
 
 
-def _line_of(text: str, loc: tuple[Any, ...]) -> int:
-    """The 1-based line of the deepest key of ``loc`` that exists in the YAML text."""
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return 1
-    line = 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next((kv for kv in node.value if kv[0].value == str(part)), None)
-            if match is None:
-                break
-            line = match[0].start_mark.line + 1
-            node = match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                break
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
 def _check_files(path: pathlib.Path, text: str, config: ProjectConfig) -> None:
     model_dir = config.model_dir
 
     def inside(relative: str, loc: tuple[Any, ...], what: str) -> pathlib.Path:
         target = (model_dir / relative).resolve()
-        where = f"{path}:{_line_of(text, loc)}"
+        where = f"{path}:{line_of(text, loc)}"
         if not target.is_relative_to(model_dir):
             raise ConfigError(f"{where}: {what} '{relative}' must be inside {model_dir}")
         if not target.is_file():
@@ -339,4 +306,4 @@ def _check_base_image(path: pathlib.Path, text: str, config: ProjectConfig) -> N
         resolve_base_image(config.build)
     except ConfigError as error:
         key = "cuda" if config.build.cuda else "python_version"
-        raise ConfigError(f"{path}:{_line_of(text, ('build', key))}: {error}") from None
+        raise ConfigError(f"{path}:{line_of(text, ('build', key))}: {error}") from None

@@ -1,6 +1,6 @@
 """The ``deploy:`` section of config.yaml: its schema and the errors a user can act on.
 
-``kservehelper.build.config`` accepts ``deploy:`` as an opaque mapping; this module owns its
+``kservehelper.config.project`` accepts ``deploy:`` as an opaque mapping; this module owns its
 meaning. :func:`parse_deploy_config` turns the raw mapping into a :class:`DeployConfig` or
 raises one :class:`~kservehelper.errors.ConfigError` listing every mistake with its file, line,
 key (``deploy.resources.memory``) and a fix.
@@ -8,14 +8,13 @@ key (``deploy.resources.memory``) and a fix.
 
 from __future__ import annotations
 
-import difflib
 import pathlib
 import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from kservehelper.build.config import _line_of
+from kservehelper.config.errors import line_of, unknown_key_hint
 from kservehelper.errors import ConfigError
 
 # Kubernetes resource.Quantity, as the CRD's own pattern spells it.
@@ -263,7 +262,7 @@ def parse_deploy_config(raw: Any, config_path: pathlib.Path) -> DeployConfig:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        line = _line_of(text, ("deploy",))
+        line = line_of(text, ("deploy",))
         raise ConfigError(f"{config_path}:{line}: deploy must be a mapping (resources: ..., ...)")
     try:
         return DeployConfig.model_validate(raw)
@@ -282,11 +281,9 @@ def _describe(path: pathlib.Path, text: str, error: ValidationError) -> str:
         loc = tuple(p for p in item["loc"] if p not in ("str", "SecretKeyRef"))
         full = ("deploy", *loc)
         key = ".".join(str(part) for part in full)
-        where = f"{path}:{_line_of(text, full)}"
+        where = f"{path}:{line_of(text, full)}"
         if item["type"] == "extra_forbidden":
-            known = _known_keys(loc[:-1])
-            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
+            hint = unknown_key_hint(str(loc[-1]), _known_keys(loc[:-1]))
             lines.append(f"{where}: unknown key '{key}'; {hint}")
             continue
         message = item["msg"].removeprefix("Value error, ")

@@ -1,0 +1,1 @@
+"""KServe deployment: read model folders (:mod:`.target`), render manifests (:mod:`.manifest`)."""
