@@ -53,6 +53,16 @@ class Settings(BaseSettings):
         ge=0,
         description="Largest total size of outputs sent as data: URIs.",
     )
+    max_queue: int = Field(
+        default=64,
+        ge=0,
+        description="Requests that may wait for a slot; more are answered 503 at once.",
+    )
+    shutdown_grace: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds running and queued requests get to finish after SIGTERM.",
+    )
     max_input_bytes: int = Field(default=1024**3, ge=1, description="Largest input file accepted.")
 
     # -- files in and out --------------------------------------------------------------------
