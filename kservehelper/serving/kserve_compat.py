@@ -9,17 +9,39 @@ KServe 0.21; they are kept here, each with the reason, so a KServe upgrade has o
   own flags from typos;
 * KServe's parsed flags (``kserve.model_server.args``), for the predictor settings a transformer
   gets from KServe's controller;
-* the address the REST server binds (KServe always binds ``0.0.0.0``).
+* the address the REST server binds (KServe always binds ``0.0.0.0``);
+* shutdown: KServe's REST server is a uvicorn server (``RESTServer._server``) that stops on
+  SIGTERM/SIGINT with a fixed 30 s ``timeout_graceful_shutdown``, closing its socket at once
+  and cancelling what is left into plain-text 500s. It is swapped, before it starts, for a
+  :class:`DrainingServer` that drains first (:mod:`~kservehelper.serving.shutdown`). With
+  ``workers > 1``, KServe's parent process forwards SIGTERM to each worker process (which run
+  pickled copies of that server) and kills them after ``timeout_graceful_shutdown``, so that
+  timeout is set above the grace period.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+import math
+import signal
+from collections.abc import Callable, Sequence
+from socket import socket
+from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI
 from kserve.model_server import ModelServer
+from kserve.protocol.rest.server import _RefreshingServer
 from starlette.routing import BaseRoute
+
+from kservehelper.serving import shutdown, workdirs
+from kservehelper.settings import get_settings
+
+logger = logging.getLogger("kserve.kservehelper")
+
+ANSWER_MARGIN = 10
+"""Seconds above the grace period for the last answers and for the server to close."""
 
 
 def kserve_app() -> FastAPI:
@@ -75,4 +97,73 @@ class HostBoundModelServer(ModelServer):
                 config = getattr(getattr(rest, "_rest_server", rest), "config", None)
                 if config is not None:
                     config.host = self.host
+        self._install_draining_server()
         await super()._serve()
+
+    def _install_draining_server(self) -> None:
+        grace = get_settings().shutdown_grace
+        single, multi = self._rest_server, self._rest_multiprocess_server
+        rest = single if single is not None else getattr(multi, "_rest_server", None)
+        if rest is None:
+            return
+        config = rest.config
+        config.timeout_graceful_shutdown = math.ceil(grace) + ANSWER_MARGIN
+        # One process: once drained, stop the rest of KServe's server (gRPC) as its own
+        # SIGTERM handler would have. Several: the worker processes only serve HTTP.
+        after_exit = (lambda: self.stop(signal.SIGTERM)) if single is not None else None
+        rest._server = DrainingServer(config, grace, after_exit)
+
+
+class DrainingServer(_RefreshingServer):
+    """KServe's uvicorn server, draining on SIGTERM/SIGINT before it stops.
+
+    A second SIGINT (Ctrl-C) stops at once. Once stopped, the process's folder is removed.
+    """
+
+    def __init__(
+        self, config: Any, grace: float, after_exit: Callable[[], None] | None = None
+    ) -> None:
+        super().__init__(config)
+        self.grace = grace
+        self.after_exit = after_exit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining = False
+        self._drain: asyncio.Task[None] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled into worker processes (workers > 1) before it runs.
+        return {**self.__dict__, "_loop": None, "_drain": None, "_draining": False}
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        stopping: bool = self.should_exit  # type: ignore[has-type]
+        if self._loop is None or stopping:
+            super().handle_exit(sig, frame)
+            return
+        if self._draining:
+            if sig == signal.SIGINT:
+                logger.warning("second interrupt: stopping now")
+                self._loop.call_soon_threadsafe(shutdown.cancel_everything)
+                self.should_exit = True
+            return
+        self._draining = True
+        # A signal handler runs between two bytecodes of whatever the loop was doing: start
+        # the drain from the loop itself.
+        self._loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_drain(self) -> None:
+        self._drain = asyncio.get_running_loop().create_task(self._drain_then_exit())
+
+    async def _drain_then_exit(self) -> None:
+        try:
+            await shutdown.drain(self.grace)
+        finally:
+            self.should_exit = True
+
+    async def _serve(self, sockets: list[socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            await super()._serve(sockets)
+        finally:
+            workdirs.remove_process_folder()
+            if self.after_exit is not None:
+                self.after_exit()
