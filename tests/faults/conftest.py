@@ -85,9 +85,7 @@ class FaultServer:
 
     def leftover_files(self) -> list[pathlib.Path]:
         """Files under the server's temp folder, besides its lock file."""
-        return [
-            p for p in self.tmp.rglob("*") if p.is_file() and p.name != "owner.lock"
-        ]
+        return [p for p in self.tmp.rglob("*") if p.is_file() and p.name != "owner.lock"]
 
     def metric(self, name: str, **labels: str) -> float:
         """One sample of the server's Prometheus metrics (0 if absent)."""

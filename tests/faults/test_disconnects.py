@@ -24,7 +24,9 @@ def test_a_queued_request_whose_client_left_never_runs(
 ) -> None:
     server = serve_fault("SyncWork")
     gate = tmp_path / "gate"
-    first = WalkingClient(server.predict_url, {"tag": "first", "marks": str(marks), "gate": str(gate)})
+    first = WalkingClient(
+        server.predict_url, {"tag": "first", "marks": str(marks), "gate": str(gate)}
+    )
     marks.wait("first", "started")
     queued = WalkingClient(server.predict_url, {"tag": "queued", "marks": str(marks)})
     wait_until(lambda: server.metric("kservehelper_queue_length", model="fault") == 1, "queued")
@@ -52,7 +54,9 @@ def test_a_running_async_predict_is_cancelled(
 ) -> None:
     server = serve_fault("AsyncWork")
     never = tmp_path / "never-opened"
-    client = WalkingClient(server.predict_url, {"tag": "left", "marks": str(marks), "gate": str(never)})
+    client = WalkingClient(
+        server.predict_url, {"tag": "left", "marks": str(marks), "gate": str(never)}
+    )
     marks.wait("left", "started")
     client.leave()
     marks.wait("left", "cancelled")
