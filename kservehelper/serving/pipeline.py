@@ -120,6 +120,7 @@ class Request:
         self.cancellation = Cancellation()
         self.stage = "admitted"
         self.destination: str | None = None
+        self._body: dict[str, Any] = {}
         self._stack = contextlib.AsyncExitStack()
         self._slot_since: float | None = None
         self._user_code: asyncio.Future[Any] | None = None
@@ -163,6 +164,7 @@ class Request:
         """The method's keyword arguments from the request body (HTTP 400 if invalid)."""
         self.stage = "validating"
         body = require_json_object(payload, self.signature)
+        self._body = body
         if self.files_possible:
             # Checked before the model runs, so a bad destination costs no prediction.
             self.destination = destination_of(body, self.served.upload_to)
@@ -240,6 +242,9 @@ class Request:
         if self.served.local_output_dir is not None:  # kservehelper predict
             return [str(p) for p in outputs.move_to_folder(paths, self.served.local_output_dir)]
         self.stage = "delivering"
+        if not self.files_possible and self.destination is None:
+            # A method annotated with a plain type returned files after all (e.g. -> Any).
+            self.destination = destination_of(self._body, self.served.upload_to)
         deadline = get_settings().upload_deadline
         try:
             async with self.cancellation.section():

@@ -126,12 +126,13 @@ def test_folders_of_a_killed_server_are_removed_by_the_next_one_and_no_others(
     victim = serve_fault("SyncWork", tmp=shared_tmp, name="victim")
     never = tmp_path / "never-opened"
     body = {"tag": "victim", "marks": str(marks), "gate": str(never), "scratch": True}
-    WalkingClient(victim.server.predict_url, body)
+    client = WalkingClient(victim.server.predict_url, body)  # stays connected until killed
     marks.wait("victim", "started")
     victim_folder = next(p for p in victim.process_folders() if p != alive_folder)
     wait_until(lambda: any(victim_folder.rglob("*.tmp")), "the victim's output file")
     victim.server.process.send_signal(signal.SIGKILL)
     victim.server.process.wait(WAIT)
+    client.leave()
     assert victim_folder.exists()  # SIGKILL leaves it behind
 
     serve_fault("SyncWork", tmp=shared_tmp, name="restarted")
