@@ -28,7 +28,7 @@ class Everything:
         scale: float = Input(default=7, ge=0.0, le=20.0),
         sampler: str = Input(default="ddim", choices=["ddim", "euler"]),
         seed: Optional[int] = Input(default=None),
-        tags: list[str] = Input(default=["a"], min_length=1, max_length=3, regex=r"[a-z]+"),
+        tags: list[str] = Input(default=["a"], min_items=1, max_items=3, regex=r"[a-z]+"),
         sizes: list[int] = Input(default=[1], ge=1, le=4),
         flag: bool = False,
         token: Secret = Input(default="s3cr3t"),
@@ -142,22 +142,27 @@ def test_string_annotations_are_resolved() -> None:
         ),
         ("x: str = Input(default='no', choices=['a'])", "default of parameter 'x'"),
         ("x: str = Input(default='A', regex='[a-z]')", "default of parameter 'x'"),
-        ("x: list[int] = Input(default=[1, 2, 3], max_length=2)", "default of parameter 'x'"),
+        ("x: list[int] = Input(default=[1, 2, 3], max_items=2)", "default of parameter 'x'"),
         ("x: int = Input(default='3')", "default of parameter 'x'"),
         ("x: int = Input(default=None)", "defaults to None but its type does not allow None"),
-        ("x: str = Input(ge=1)", "ge/le apply to int and float inputs"),
-        ("x: int = Input(min_length=1)", "min_length/max_length apply to str and list"),
-        ("x: int = Input(regex='a')", "regex applies to str inputs only"),
+        ("x: str = Input(ge=1)", "ge applies to int, float inputs"),
+        ("x: int = Input(min_length=1)", "min_length applies to str, Secret inputs, not int"),
+        ("x: int = Input(regex='a')", "regex applies to str inputs (each item, in a list)"),
         ("x: str = Input(regex='(')", "does not compile"),
-        ("x: dict = Input(default={})", "supported input types are"),
-        ("x: list = Input(default=[])", "say what the list holds"),
+        ("x: str = Input(min_items=1)", "min_items applies to list inputs"),
+        ("x: Path = Input(choices=['a'])", "choices applies to"),
+        ("x: set = Input(default=set())", "supported input types are"),
+        ("x: dict[str, int] = Input(default={})", "supported input types are"),
+        ("x: list[set] = Input(default=[])", "supported input types are"),
+        ("x: list = Input(default=[], min_length=0, min_items=0)", "give the number of items once"),
+        ("x: int = Input(gte=1)", "Input() has no keyword 'gte' (did you mean 'ge'?)"),
         ("x = Input(default=1)", "has no type annotation"),
         ("upload_webhook: str = ''", "reserved request key"),
         ("*args: int", "cannot be served"),
     ],
 )
 def test_unservable_signatures_fail_at_load_naming_the_parameter(source: str, message: str) -> None:
-    namespace: dict[str, object] = {"Input": Input}
+    namespace: dict[str, object] = {"Input": Input, "Path": Path}
     exec(f"class M:\n    def predict(self, {source}): ...\n", namespace)
     with pytest.raises(SignatureError) as caught:
         build_signature(namespace["M"].predict)  # type: ignore[attr-defined]
