@@ -16,8 +16,9 @@ Adding a kind is one entry. For example, a ``decimal.Decimal`` input sent as a J
         InputKind(
             name="Decimal",
             recognise=lambda annotation, default: annotation is decimal.Decimal,
-            value_type=Annotated[str, AfterValidator(decimal.Decimal)],
-            keywords=frozenset({"choices"}),
+            value_type=str,  # what the JSON carries; validated, then converted
+            convert=decimal.Decimal,
+            keywords=frozenset({"choices", "regex"}),
             schema={"format": "decimal"},
             cli=READ_TEXT,
         )
