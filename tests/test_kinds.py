@@ -1,4 +1,5 @@
-"""Unit tests: the input-kind registry, and `-i name=VALUE` read by each input's kind."""
+"""Unit tests: the input-kind registry (schema/kinds.py), and `-i name=VALUE` read by each
+input's kind (schema/cli_inputs.py)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from kservehelper.build.dockerfile import (
 from kservehelper.config.locate import LAST_PUSH_FILE
 from kservehelper.config.project import ProjectConfig, load_config
 from kservehelper.errors import BuildError
-from kservehelper.schema.kinds import parse_cli_pairs, type_names_from_schema
+from kservehelper.schema.cli_inputs import parse_cli_pairs, type_names_from_schema
 
 
 @dataclass

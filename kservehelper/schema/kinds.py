@@ -3,8 +3,8 @@
 A kind says how to recognise its annotation, the pydantic type that validates one value, which
 ``Input(...)`` keywords apply to it, the JSON-schema keys it adds, how ``-i name=VALUE`` on
 the command line becomes a value, whether its values are files, and the type name shown in
-docs. :mod:`.fields` (one parameter → field), :mod:`.signature` (the JSON schema),
-``kservehelper predict -i`` and ``kservehelper predict --image -i`` all read it.
+docs. :mod:`.fields` (one parameter → field), :mod:`.signature` (the JSON schema) and
+:mod:`.cli_inputs` (``kservehelper predict -i``, with or without ``--image``) all read it.
 
 ``Optional[...]`` and ``list[...]`` wrap any kind whose ``listable`` is true; ``min_items`` /
 ``max_items`` then bound the list and the item keywords (``ge``, ``regex``, ``choices``)
@@ -35,14 +35,14 @@ import json
 import mimetypes
 import pathlib
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
 from pydantic import AfterValidator, ConfigDict, Field
 
-from kservehelper.errors import InputError, SignatureError
+from kservehelper.errors import SignatureError
 from kservehelper.types import MISSING, File, InputSpec, Secret, is_file_type
 
 # -- reading `-i name=VALUE` ----------------------------------------------------------------
@@ -52,7 +52,8 @@ from kservehelper.types import MISSING, File, InputSpec, Secret, is_file_type
 class CliReader:
     """How ``-i name=VALUE`` (and ``-i name=@FILE``) becomes one request value.
 
-    ``value(text, in_container)`` reads VALUE; ``file(path, in_container)`` reads ``@FILE``.
+    ``value(text, in_container)`` reads VALUE; ``file(path, in_container)`` reads ``@FILE``
+    (an ``OSError`` or ``UnicodeDecodeError`` is reported naming the input).
     ``in_container`` is true for ``predict --image``: the container cannot read the host's
     paths, so files travel in the request.
     """
@@ -62,7 +63,7 @@ class CliReader:
     file: Callable[[pathlib.Path, bool], Any]
 
 
-def _json_or_text(text: str) -> Any:
+def json_or_text(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -83,14 +84,10 @@ def _file_value(text: str, in_container: bool) -> Any:
         return text
     path = pathlib.Path(text).expanduser()
     if in_container:
-        return _data_uri(_existing(text, path))
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        return _data_uri(path)
     return str(path.resolve())
-
-
-def _existing(shown: str, path: pathlib.Path) -> pathlib.Path:
-    if not path.is_file():
-        raise _cli_error(shown, f"no such file: {path}", "file_missing")
-    return path
 
 
 #: The value is text; ``@FILE`` sends the file's content, base64-encoded.
@@ -103,8 +100,8 @@ READ_TEXT = CliReader(
 #: ``@FILE`` reads the file as JSON.
 READ_JSON = CliReader(
     "json",
-    value=lambda text, in_container: _json_or_text(text),
-    file=lambda path, in_container: _json_or_text(path.read_text(encoding="utf-8")),
+    value=lambda text, in_container: json_or_text(text),
+    file=lambda path, in_container: json_or_text(path.read_text(encoding="utf-8")),
 )
 #: The value is a local path or a URL; a local file is sent as a ``data:`` URI to a container.
 READ_FILE = CliReader(
@@ -376,91 +373,3 @@ LIST = register(
 )
 DICT = register(InputKind("dict", _bare(_DICTS, (str, Any)), dict[str, Any]))
 ANY = register(InputKind("Any", _is(Any, object), Any, frozenset({"choices"})))
-
-
-# -- `-i name=VALUE` pairs → a request payload -----------------------------------------------
-
-
-def parse_cli_pairs(
-    pairs: Iterable[str],
-    type_name_of: Callable[[str], str | None],
-    *,
-    in_container: bool = False,
-) -> dict[str, Any]:
-    """Turn ``name=value`` pairs into a request payload, reading each value by its input's kind.
-
-    ``type_name_of(name)`` gives an input's type name (``"list[Path]"``), or None for a name
-    the model does not have (its value is read as JSON, else text; validation then names it).
-    A list input (``list[...]``, ``list``, a batch) collects repeated ``-i`` values, and a
-    value that is a JSON array gives several items at once (``-i 'tags=["a","b"]'``).
-    """
-    payload: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        if not sep or not name:
-            raise InputError(
-                f"-i {pair!r}: write inputs as name=value (or name=@file)",
-                [{"loc": [pair], "msg": "expected name=value", "type": "cli_syntax"}],
-            )
-        type_name = type_name_of(name)
-        found = kind_of_type_name(type_name) if type_name else None
-        kind, is_list = found if found is not None else (ANY, False)
-        if is_list:
-            payload.setdefault(name, []).extend(_list_items(kind.cli, name, raw, in_container))
-        elif kind.is_array:
-            value = _read(kind.cli, name, raw, in_container)
-            items = payload.setdefault(name, [])
-            items.extend(value) if isinstance(value, list) else items.append(value)
-        else:
-            payload[name] = _read(kind.cli, name, raw, in_container)
-    return payload
-
-
-def _list_items(reader: CliReader, name: str, raw: str, in_container: bool) -> list[Any]:
-    """The items one ``-i`` gives a ``list[...]`` input: a JSON array's, else one."""
-    if not raw.startswith("@") and raw.lstrip().startswith("["):
-        value = _json_or_text(raw)
-        if isinstance(value, list):
-            if reader is READ_JSON:
-                return value
-            # text and file items: strings are read as if given one by one
-            return [
-                reader.value(item, in_container) if isinstance(item, str) else item
-                for item in value
-            ]
-    value = _read(reader, name, raw, in_container)
-    return value if reader is READ_JSON and isinstance(value, list) else [value]
-
-
-def _read(reader: CliReader, name: str, raw: str, in_container: bool) -> Any:
-    if raw.startswith("@"):
-        path = pathlib.Path(raw[1:]).expanduser()
-        if not path.is_file():
-            raise _cli_error(name, f"no such file: {path}", "file_missing")
-        try:
-            return reader.file(path, in_container)
-        except UnicodeDecodeError:
-            message = f"{path} is not a text file; this input takes JSON (or text)"
-            raise _cli_error(name, message, "file_not_text") from None
-        except OSError as exc:
-            message = f"cannot read {path}: {exc.strerror}"
-            raise _cli_error(name, message, "file_unreadable") from None
-    return reader.value(raw, in_container)
-
-
-def _cli_error(name: str, message: str, kind: str) -> InputError:
-    return InputError(
-        f"invalid input {name!r}: {message}", [{"loc": [name], "msg": message, "type": kind}]
-    )
-
-
-def type_names_from_schema(schema: Mapping[str, Any]) -> Callable[[str], str | None]:
-    """``type_name_of`` for :func:`parse_cli_pairs`, from a served model's schema document
-    (``/v1/models/{name}/schema``: each input's ``x-kind``)."""
-    properties = (schema.get("input") or {}).get("properties") or {}
-
-    def type_name_of(name: str) -> str | None:
-        kind = (properties.get(name) or {}).get("x-kind")
-        return kind if isinstance(kind, str) else None
-
-    return type_name_of

@@ -13,14 +13,14 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from kservehelper.schema.kinds import parse_cli_pairs
+from kservehelper.schema.cli_inputs import parse_cli_pairs
 from kservehelper.schema.signature import ModelSignature
 from kservehelper.serving.model import KServeModel, ModelStream
 
 
 def parse_cli_inputs(signature: ModelSignature, pairs: Sequence[str]) -> dict[str, Any]:
     """Turn ``name=value`` pairs into a request payload, reading each value by its input's kind
-    (:func:`kservehelper.schema.kinds.parse_cli_pairs`).
+    (:func:`kservehelper.schema.cli_inputs.parse_cli_pairs`).
 
     ``value`` is kept as text for ``str`` inputs and parsed as JSON for the others
     (``3``, ``2.5``, ``true``, ``["a", "b"]``). ``@file`` reads a file: its path for ``Path``
