@@ -518,6 +518,8 @@ def test_batch_item_types_come_from_defaults_then_constraints() -> None:
         ("b: list = [{'k': Input(default=(1,))}]", "is not a JSON value"),
         ("b: list = [{'k': Input(default=1, gte=0)}]", "parameter 'b[].k': Input() has no"),
         ("b: list = [{'k': Input(default='a', ge=0)}]", "ge applies to int, float"),
+        ("b: list = [{'k': Input()}, {'j': Input()}]", "a list of exactly one dict"),
+        ("b: dict = {'k': Input()}", "only read in a batch template"),
     ],
 )
 def test_bad_batch_templates_fail_at_load(source: str, message: str) -> None:

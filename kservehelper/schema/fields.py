@@ -104,6 +104,11 @@ def build_input_field(
     _check_unknown_keywords(where, name, spec)
     inner, optional = _unwrap_optional(annotation)
     kind, is_list = _resolve_kind(where, name, inner, spec.default)
+    if not kind.template_default and _holds_input(spec.default):
+        raise SignatureError(
+            f"{where}: parameter {name!r}: Input(...) inside a default is only read in a batch "
+            "template, a list of exactly one dict: [{'key': Input(...), ...}]"
+        )
     spec, deprecation = _item_count_spelling(where, name, spec, kind, is_list)
     _check_keywords(where, name, spec, kind, is_list)
     type_name = f"list[{kind.name}]" if is_list else kind.name
@@ -136,6 +141,16 @@ def build_input_field(
         examples=list(spec.examples) if spec.examples is not None else None,
     )
     return fld, field_type, info
+
+
+def _holds_input(value: Any) -> bool:
+    if isinstance(value, InputSpec):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_input(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_input(v) for v in value)
+    return False
 
 
 def _constrained(value_type: Any, kind: InputKind, spec: InputSpec, item_of_list: bool) -> Any:
