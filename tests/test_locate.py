@@ -130,3 +130,21 @@ def test_locate_model_reports_a_missing_entrypoint(tmp_path: pathlib.Path) -> No
     folder.mkdir()
     with pytest.raises(ConfigError, match=r"model\.py does not exist"):
         locate_model(folder)
+
+
+def test_the_image_and_the_inference_service_carry_the_serve_call_name(
+    tmp_path: pathlib.Path,
+) -> None:
+    from kservehelper.build.dockerfile import serve_command
+    from kservehelper.deploy.manifest import render_inference_service
+    from kservehelper.deploy.target import load_deploy_target
+
+    folder = folder_with(
+        tmp_path,
+        MODEL + 'KServeModel.serve("test-rotate-image", Model)\n',
+        "image: 127.0.0.1:5000/rotate:1\n",
+    )
+    command = serve_command(load_config(folder))
+    assert command[command.index("--name") + 1] == "test-rotate-image"
+    manifest = render_inference_service(load_deploy_target(folder))
+    assert manifest["metadata"]["name"] == "test-rotate-image"
