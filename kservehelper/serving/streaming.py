@@ -212,14 +212,16 @@ def frame(record: dict[str, Any], sse: bool, event: str | None = None) -> bytes:
     return prefix + b"data: " + body + b"\n\n"
 
 
-async def encode_stream(batches: AsyncIterator[list[Any]], sse: bool) -> AsyncIterator[bytes]:
+async def encode_stream(stream: ModelStream, sse: bool) -> AsyncIterator[bytes]:
     """Frame a stream's items as records; end with an error record if the stream fails.
 
-    Each batch of items already produced goes out as one write.
+    Each batch of items already produced goes out as one write. Once the items end, the
+    stream is closed before the response is: a client that has the whole answer knows the
+    request's files are gone.
     """
     index = 0
     try:
-        async for batch in batches:
+        async for batch in stream.batches:
             chunk = []
             for item in batch:
                 chunk.append(frame({"id": index, "data": item}, sse))
@@ -231,7 +233,10 @@ async def encode_stream(batches: AsyncIterator[list[Any]], sse: bool) -> AsyncIt
         else:
             logger.exception("stream failed after %d items", index)
         error = {"type": type(exc).__name__, "message": str(exc)}
+        await stream.aclose()
         yield frame({"id": index, "error": error}, sse, event="error")
+        return
+    await stream.aclose()
 
 
 class ModelStream:
@@ -249,7 +254,7 @@ class ModelStream:
     ) -> None:
         self.batches = batches
         self._close = close
-        self._closed = False
+        self._closing: asyncio.Future[None] | None = None
 
     async def items(self) -> AsyncIterator[Any]:
         """The items one by one (for local predict)."""
@@ -258,9 +263,13 @@ class ModelStream:
                 yield item
 
     async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        """Close once; a caller cancelled meanwhile does not interrupt the closing (which
+        releases the slot), and every caller waits for the same closing."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close_once())
+        await asyncio.shield(self._closing)
+
+    async def _close_once(self) -> None:
         close_batches = getattr(self.batches, "aclose", None)
         if close_batches is not None:
             with contextlib.suppress(RuntimeError):  # still running: it is being cancelled
@@ -277,7 +286,7 @@ class _ModelStreamResponse(StreamingResponse):
 
     def __init__(self, stream: ModelStream, sse: bool) -> None:
         super().__init__(
-            encode_stream(stream.batches, sse),
+            encode_stream(stream, sse),
             media_type=EVENT_STREAM if sse else JSON_LINES,
             headers=STREAM_HEADERS,
         )
