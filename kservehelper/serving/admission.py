@@ -65,8 +65,9 @@ class Admission:
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._closed = False
         self._average_hold: float | None = None
-        self._queue_gauge = QUEUE_LENGTH.labels(model)
-        self._slots_gauge = SLOTS_IN_USE.labels(model)
+        # Read when /metrics is scraped, not updated on every request.
+        QUEUE_LENGTH.labels(model).set_function(lambda: len(self._waiters))
+        SLOTS_IN_USE.labels(model).set_function(lambda: self.in_use)
         self._wait_histogram = QUEUE_WAIT.labels(model)
 
     # -- state -----------------------------------------------------------------------------
@@ -120,7 +121,6 @@ class Admission:
         started = time.perf_counter()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        self._queue_gauge.set(self.queued)
         try:
             await waiter  # the releasing request hands its slot over (in_use unchanged)
         except BaseException:
@@ -130,14 +130,12 @@ class Admission:
         finally:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
-            self._queue_gauge.set(self.queued)
         waited = time.perf_counter() - started
         self._wait_histogram.observe(waited)
         return waited
 
     def _take(self) -> None:
         self.in_use += 1
-        self._slots_gauge.set(self.in_use)
 
     def release(self, held: float | None) -> None:
         """Give a slot back (to the first waiter, if any); ``held``: seconds it was held."""
@@ -151,10 +149,8 @@ class Admission:
             if waiter.done() or waiter.get_loop().is_closed():
                 continue
             waiter.set_result(None)
-            self._queue_gauge.set(self.queued)
             return
         self.in_use -= 1
-        self._slots_gauge.set(self.in_use)
 
 
 def count_abandoned(model: str, stage: str, reason: str) -> None:

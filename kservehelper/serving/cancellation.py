@@ -19,7 +19,6 @@ hands over with :func:`serving_client`.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from types import TracebackType
@@ -28,6 +27,9 @@ from typing import Any
 from kservehelper.errors import ClientDisconnected, KServeHelperError
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+WATCH_AFTER = 0.02
+"""Seconds into a request before its client's connection is watched."""
 
 _CURRENT: ContextVar[Cancellation | None] = ContextVar("kservehelper_cancellation", default=None)
 _CLIENT: ContextVar[Receive | None] = ContextVar("kservehelper_client", default=None)
@@ -54,24 +56,38 @@ def current() -> Cancellation | None:
 def is_cancelled() -> bool:
     """Whether the request running in this context was abandoned (``KServeModel.cancelled()``)."""
     cancellation = _CURRENT.get()
-    return cancellation is not None and cancellation.flag.is_set()
+    return cancellation is not None and cancellation.reason is not None
 
 
 class Cancellation:
     """Whether, and why, one request was abandoned."""
 
+    # Made for every request: kept light (no locks, no lists until needed). Threads (the
+    # model's sync code, stream producers) only read ``reason``, which is set once.
+    __slots__ = (
+        "_finished",
+        "_interrupted",
+        "_listeners",
+        "_task",
+        "_watcher",
+        "interrupts",
+        "reason",
+    )
+
     def __init__(self) -> None:
         self.reason: KServeHelperError | None = None
-        #: Set on cancellation; threads (the model's sync code, stream producers) watch it.
-        self.flag = threading.Event()
         self._task: asyncio.Task[Any] | None = None
         self._interrupted: asyncio.Task[Any] | None = None
-        self._listeners: list[Callable[[KServeHelperError], None]] = []
+        self._listeners: list[Callable[[KServeHelperError], None]] | None = None
         #: Whether a reason cancels the task in a section (a stream leaves a client's
         #: disconnect to the HTTP server, which cancels the sending task itself).
-        self.interrupts: Callable[[KServeHelperError], bool] = lambda reason: True
-        self._watcher: asyncio.Task[None] | None = None
+        self.interrupts: Callable[[KServeHelperError], bool] | None = None
+        self._watcher: asyncio.Task[None] | asyncio.TimerHandle | None = None
         self._finished = False
+
+    def is_set(self) -> bool:
+        """Whether the request was cancelled (``threading.Event``'s spelling, for threads)."""
+        return self.reason is not None
 
     def activate(self) -> None:
         """Make this the current request's cancellation (for ``KServeModel.cancelled()``)."""
@@ -79,6 +95,8 @@ class Cancellation:
 
     def on_cancel(self, listener: Callable[[KServeHelperError], None]) -> None:
         """Call ``listener(reason)`` when the request is cancelled."""
+        if self._listeners is None:
+            self._listeners = []
         self._listeners.append(listener)
 
     def cancel(self, reason: KServeHelperError) -> None:
@@ -86,10 +104,10 @@ class Cancellation:
         if self.reason is not None or self._finished:
             return
         self.reason = reason
-        self.flag.set()
-        for listener in self._listeners:
+        for listener in self._listeners or ():
             listener(reason)
-        if self._task is not None and self.interrupts(reason):
+        interrupts = self.interrupts is None or self.interrupts(reason)
+        if self._task is not None and interrupts:
             self._interrupted = self._task
             self._task.cancel()
 
@@ -103,7 +121,12 @@ class Cancellation:
         return _Section(self)
 
     def watch_client(self, receive: Receive) -> None:
-        """Cancel with :class:`ClientDisconnected` when ``receive`` reports a disconnect."""
+        """Cancel with :class:`ClientDisconnected` when ``receive`` reports a disconnect.
+
+        Watching starts after :data:`WATCH_AFTER` seconds: most requests are answered
+        sooner, and then no watching task is made at all. A disconnect that happened before
+        is still seen (the server keeps reporting it).
+        """
 
         async def watch() -> None:
             while True:
@@ -112,11 +135,17 @@ class Cancellation:
                     self.cancel(ClientDisconnected("the client closed the connection"))
                     return
 
-        self._watcher = asyncio.get_running_loop().create_task(watch())
+        def start() -> None:
+            if not self._finished:
+                self._watcher = loop.create_task(watch())
+
+        loop = asyncio.get_running_loop()
+        self._watcher = loop.call_later(WATCH_AFTER, start)
 
     def finish(self) -> None:
         """The request is answered (or given up): stop watching, ignore later disconnects."""
         self._finished = True
+        self._listeners = None  # they refer back to the request: let it be freed at once
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None

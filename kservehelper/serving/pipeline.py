@@ -2,11 +2,11 @@
 
 A :class:`Request` owns everything the request takes: its place in the admission queue, its
 slot, its working folder (input files) and the output files the model makes. They are
-registered on an ``AsyncExitStack`` as they are taken and released when the request ends,
-however it ends (answered, failed, client gone, server shutting down). A stream takes the
-stack over (``pop_all``) and releases it when the stream is closed, after its generator has
-stopped. While the model's sync code is still running in a thread (it cannot be stopped),
-the slot and the files are released only when it returns.
+registered on an exit stack (:class:`Resources`) as they are taken and released when the
+request ends, however it ends (answered, failed, client gone, server shutting down). A stream
+takes the stack over (``pop_all``) and releases it when the stream is closed, after its
+generator has stopped. While the model's sync code is still running in a thread (it cannot be
+stopped), the slot and the files are released only when it returns.
 
 ``KServeModel``, the transformer and ``kservehelper predict`` all run requests through a
 :class:`Pipeline`; batching and other executors are meant to plug in at :meth:`Request.call`.
@@ -109,6 +109,40 @@ class Pipeline:
             request.cancellation.cancel(reason)
 
 
+class Resources:
+    """What a request holds, released in reverse order of taking, whatever happens.
+
+    ``contextlib.ExitStack``'s ``callback``/``pop_all``/``close`` for plain callbacks, without
+    its per-callback wrappers: this runs for every request. A failing release does not stop
+    the others; the first error is raised once all have run.
+    """
+
+    __slots__ = ("_callbacks",)
+
+    def __init__(self) -> None:
+        self._callbacks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+    def callback(self, function: Callable[..., Any], *args: Any) -> None:
+        self._callbacks.append((function, args))
+
+    def pop_all(self) -> Resources:
+        """Move every resource to a new owner (e.g. a stream), leaving this one empty."""
+        taken = Resources()
+        taken._callbacks, self._callbacks = self._callbacks, []
+        return taken
+
+    def close(self) -> None:
+        callbacks, self._callbacks = self._callbacks, []
+        first: BaseException | None = None
+        for function, args in reversed(callbacks):
+            try:
+                function(*args)
+            except BaseException as exc:
+                first = first or exc
+        if first is not None:
+            raise first
+
+
 class Request:
     """One request's state and the resources it holds (see the module docstring)."""
 
@@ -121,7 +155,7 @@ class Request:
         self.stage = "admitted"
         self.destination: str | None = None
         self._body: dict[str, Any] = {}
-        self._stack = contextlib.AsyncExitStack()
+        self._stack = Resources()
         self._slot_since: float | None = None
         self._user_code: asyncio.Future[Any] | None = None
         self._files: list[pathlib.Path] = []
@@ -140,7 +174,7 @@ class Request:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        await self._stack.__aexit__(*exc_info)
+        self._stack.close()
 
     def _finished(self) -> None:
         self.cancellation.finish()
@@ -275,7 +309,7 @@ class Request:
         one); the stream releases the request when it is closed."""
         self.stage = "streaming"
         cancellation = self.cancellation
-        source = streaming.ItemSource(streaming.as_stream(result), stop=cancellation.flag)
+        source = streaming.ItemSource(streaming.as_stream(result), stop=cancellation)
         cancellation.on_cancel(lambda _: source.wake())
         # The HTTP server cancels the sending task itself when the client leaves.
         cancellation.interrupts = lambda reason: not isinstance(reason, ClientDisconnected)
@@ -307,7 +341,7 @@ class Request:
             finally:
                 if self._user_code is not None and self._user_code.done():
                     self._user_code = None
-                await resources.aclose()
+                resources.close()
 
         return streaming.ModelStream(batches(), close)
 

@@ -22,7 +22,7 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from starlette.responses import StreamingResponse
@@ -78,6 +78,13 @@ def as_stream(value: Any) -> StreamOutput:
     return value if isinstance(value, StreamOutput) else StreamOutput(value)
 
 
+class StopSignal(Protocol):
+    """What tells a stream's producing thread to stop (a ``threading.Event``, a request's
+    cancellation)."""
+
+    def is_set(self) -> bool: ...
+
+
 class ItemSource:
     """A stream's items on the event loop, in batches of the items already produced.
 
@@ -94,11 +101,12 @@ class ItemSource:
     def __init__(
         self,
         stream: StreamOutput,
-        stop: threading.Event | None = None,
+        stop: StopSignal | None = None,
         threads: UserCodeThreads | None = None,
     ) -> None:
         self._source = stream.source
-        self._stop = stop or threading.Event()
+        self._stop = stop
+        self._stopped = threading.Event()  # set by aclose()
         self._threads = threads or user_code_threads()
         self._items: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=_BATCH)
         self._ready = asyncio.Event()
@@ -135,15 +143,18 @@ class ItemSource:
             if batch:
                 yield batch
                 continue
-            if self._stop.is_set():
+            if self._stopping():
                 return  # stopped: nothing more is sent (the producer ends after its item)
             self._ready.clear()
             self._consumer_waiting.set()
             try:
-                if self._items.empty() and not self._stop.is_set():
+                if self._items.empty() and not self._stopping():
                     await self._ready.wait()
             finally:
                 self._consumer_waiting.clear()
+
+    def _stopping(self) -> bool:
+        return self._stopped.is_set() or (self._stop is not None and self._stop.is_set())
 
     def wake(self) -> None:
         """Wake a consumer waiting for items (from the event loop's thread), e.g. once
@@ -152,7 +163,7 @@ class ItemSource:
 
     def _put(self, kind: str, value: Any) -> bool:
         """Hand one record to the consumer; False if the stream was stopped meanwhile."""
-        while not self._stop.is_set():
+        while not self._stopping():
             try:
                 self._items.put((kind, value), timeout=0.1)
             except queue.Full:
@@ -166,7 +177,7 @@ class ItemSource:
     def _produce(self, iterator: Iterator[Any]) -> None:
         try:
             for item in iterator:
-                if not self._put("item", item) or self._stop.is_set():
+                if not self._put("item", item) or self._stopping():
                     break
             else:
                 self._put("done", None)
@@ -179,7 +190,7 @@ class ItemSource:
 
     async def aclose(self, wait: bool = True) -> None:
         """Stop the generator; with ``wait``, until it has stopped (its ``finally`` ran)."""
-        self._stop.set()
+        self._stopped.set()
         while not self._items.empty():  # unblock a producer waiting on a full queue
             with contextlib.suppress(queue.Empty):
                 self._items.get_nowait()
