@@ -1,12 +1,13 @@
 """Soak: a model server under mixed traffic with faults injected, for minutes on end.
 
 Starts a real ``kservehelper serve`` of ``benchmarks/models/soak`` (``max_concurrency`` 2,
-``max_queue`` 8, its own ``$TMPDIR``) and a misbehaving peer on 127.0.0.1 that serves input
+``max_queue`` 32, its own ``$TMPDIR``) and a misbehaving peer on 127.0.0.1 that serves input
 files and receives output files: it answers, fails (500), hangs or hangs up. Then ``--clients``
 threads send a weighted mix of requests for ``--duration`` seconds: fast, slow and async
 predictions, invalid inputs, model errors, output files to every kind of webhook, input
 downloads, streams read to the end, and clients that leave while queued, while the model
-runs, mid-download and mid-stream. Bursts overflow the queue (503s are expected).
+runs, mid-download and mid-stream. Bursts overflow the queue: 503s are expected, and clients
+wait as ``Retry-After`` tells them (at most 2 s) before their next request.
 
 Reported:
   * requests, by outcome (status and error type) and per second;
@@ -47,7 +48,7 @@ sys.path.insert(0, str(HERE.parent))
 from tests.conftest import RunningServer, free_port, start_server  # noqa: E402
 
 MAX_CONCURRENCY = 2
-MAX_QUEUE = 8
+MAX_QUEUE = 32
 UPLOAD_DEADLINE = 3
 
 
@@ -91,6 +92,14 @@ class Peer(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+
+class QuietServer(ThreadingHTTPServer):
+    """Clients hanging up on the peer is what the soak does on purpose: not worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 # (weight, name, method, body, how the client behaves)
@@ -167,7 +176,10 @@ class Soak:
         self, client: httpx.Client, name: str, target: str, body: dict[str, Any], how: str
     ) -> None:
         if how == "wait":
-            self.record(name, outcome(client.post(target, json=body)))
+            response = client.post(target, json=body)
+            self.record(name, outcome(response))
+            if response.status_code == 503:  # a well-behaved client backs off as told
+                self.stop.wait(min(2.0, float(response.headers.get("Retry-After", "1"))))
         elif how == "leave":
             try:
                 response = client.post(target, json=body, timeout=httpx.Timeout(60, read=0.3))
@@ -234,7 +246,7 @@ def main() -> None:
     work = pathlib.Path(tempfile.mkdtemp(prefix="kservehelper-soak-"))
     server_tmp = work / "tmp"
     server_tmp.mkdir()
-    peer = ThreadingHTTPServer(("127.0.0.1", 0), Peer)
+    peer = QuietServer(("127.0.0.1", 0), Peer)
     peer.daemon_threads = True
     threading.Thread(target=peer.serve_forever, daemon=True).start()
     peer_url = f"http://127.0.0.1:{peer.server_address[1]}"

@@ -10,13 +10,17 @@ KServe 0.21; they are kept here, each with the reason, so a KServe upgrade has o
 * KServe's parsed flags (``kserve.model_server.args``), for the predictor settings a transformer
   gets from KServe's controller;
 * the address the REST server binds (KServe always binds ``0.0.0.0``);
-* shutdown: KServe's REST server is a uvicorn server (``RESTServer._server``) that stops on
-  SIGTERM/SIGINT with a fixed 30 s ``timeout_graceful_shutdown``, closing its socket at once
-  and cancelling what is left into plain-text 500s. It is swapped, before it starts, for a
-  :class:`DrainingServer` that drains first (:mod:`~kservehelper.serving.shutdown`). With
-  ``workers > 1``, KServe's parent process forwards SIGTERM to each worker process (which run
-  pickled copies of that server) and kills them after ``timeout_graceful_shutdown``, so that
-  timeout is set above the grace period.
+* shutdown. KServe handles signals in two places: ``ModelServer.register_signal_handler``
+  (``kserve/model_server.py``) points SIGINT/SIGTERM/SIGQUIT at ``ModelServer.stop``, and the
+  REST server (``RESTServer._server`` in ``kserve/protocol/rest/server.py``) is a uvicorn
+  server that, while it serves, takes SIGINT/SIGTERM over and stops with a fixed 30 s
+  ``timeout_graceful_shutdown``: it closes its socket at once (new requests are refused) and
+  cancels what is left into plain-text 500s. That uvicorn server is swapped, before it starts,
+  for a :class:`DrainingServer`, which drains first (:mod:`~kservehelper.serving.shutdown`)
+  and then, in a single process, calls ``ModelServer.stop`` itself (it stops KServe's gRPC
+  server). With ``workers > 1``, KServe's parent keeps its own handler: it forwards SIGTERM to
+  each worker process (which run pickled copies of the draining server) and kills them after
+  ``timeout_graceful_shutdown``, so that timeout is set above the grace period.
 """
 
 from __future__ import annotations

@@ -181,8 +181,10 @@ class ItemSource:
                     break
             else:
                 self._put("done", None)
-        except BaseException as exc:  # delivered to the consumer, which ends the stream
+        except Exception as exc:  # delivered to the consumer, which ends the stream
             self._put("error", exc)
+        except BaseException as exc:  # SystemExit in a generator must not stop the server
+            self._put("error", RuntimeError(f"the stream's generator raised {exc!r}"))
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
