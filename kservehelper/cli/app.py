@@ -3,10 +3,15 @@
 Every command module registers itself on :data:`app` (``kservehelper.cli`` imports them all).
 Commands import what they need inside their bodies, so ``kservehelper --help`` and the build
 commands never import the serving stack (kserve, FastAPI, numpy).
+
+A user's mistake ends a command with one line on stderr, ``error: <what> ... <the fix>``, and a
+non-zero exit; ``--debug`` adds the traceback (of the error and what caused it).
 """
 
 from __future__ import annotations
 
+import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
@@ -24,6 +29,19 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+DEBUG_FLAG = "--debug"
+#: How an error line tells the user to get the traceback.
+DEBUG_HINT = f"`kservehelper {DEBUG_FLAG} ...` shows the traceback"
+
+
+class _CliState:
+    """What the root options set for the command that runs (one command per process)."""
+
+    debug: bool = False
+
+
+state = _CliState()
+
 
 def _version_callback(value: bool) -> None:
     if value:
@@ -39,8 +57,16 @@ def _root(
             "--version", callback=_version_callback, is_eager=True, help="Print the version."
         ),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            DEBUG_FLAG,
+            help="On an error, print the traceback too (also accepted after the command).",
+        ),
+    ] = False,
 ) -> None:
     """Serve a Python model class on KServe, and build, push and deploy its image."""
+    state.debug = state.debug or debug
 
 
 ModelDir = Annotated[
@@ -58,9 +84,55 @@ NameOption = Annotated[
 
 
 def fail(error: BaseException, code: int = 1) -> NoReturn:
-    """Print ``error: <message>`` on stderr and exit with ``code``: every command's way out."""
-    typer.echo(f"error: {error}", err=True)
+    """Print ``error: <message>`` on stderr and exit with ``code``: every command's way out.
+
+    With ``--debug``, the traceback of ``error`` (and of the exception that caused it) comes
+    first, for a bug report or a model whose failure the one line does not explain.
+    """
+    from kservehelper.errors import ModelError
+
+    hint = ""
+    if state.debug and (error.__traceback__ is not None or error.__cause__ is not None):
+        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+    elif isinstance(error, ModelError) and not isinstance(
+        error.__cause__, (SyntaxError, ModuleNotFoundError)
+    ):
+        # The model's own code failed: its traceback is what the user debugs with.
+        hint = f" ({DEBUG_HINT})"
+    typer.echo(f"error: {error}{hint}", err=True)
     raise typer.Exit(code)
+
+
+def hoist_debug_flag(argv: list[str]) -> list[str]:
+    """``--debug`` given after the command name moves in front of it, where typer reads it.
+
+    Only arguments before a ``--`` are looked at; a value such as ``-i text=--debug`` is one
+    argument that is not ``--debug``, and stays.
+    """
+    end = argv.index("--") if "--" in argv else len(argv)
+    if DEBUG_FLAG not in argv[:end]:
+        return argv
+    rest = [arg for arg in argv[:end] if arg != DEBUG_FLAG] + argv[end:]
+    return [DEBUG_FLAG, *rest]
+
+
+def run_app(argv: list[str]) -> NoReturn:
+    """Run the command line; an exception no command expected is one line too (a bug)."""
+    argv = hoist_debug_flag(argv)
+    state.debug = DEBUG_FLAG in argv[: argv.index("--") if "--" in argv else len(argv)]
+    try:
+        app(args=argv, prog_name="kservehelper", standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        if state.debug:
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+            hint = ""
+        else:
+            hint = f" ({DEBUG_HINT}; please report it)"
+        typer.echo(f"error: unexpected {type(exc).__name__}: {exc}{hint}", err=True)
+        sys.exit(1)
+    sys.exit(0)
 
 
 DockerOption = Annotated[
