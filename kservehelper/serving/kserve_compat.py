@@ -4,7 +4,9 @@ kservehelper runs on KServe's own model server. A few things it needs have no pu
 KServe 0.21; they are kept here, each with the reason, so a KServe upgrade has one file to check:
 
 * the FastAPI app KServe serves (``kserve.model_server.app``), which our routes join;
-* putting our routes ahead of KServe's on that app (Starlette matches routes in order);
+* putting our routes ahead of KServe's on that app (Starlette matches routes in order), and a
+  route only browsers match (``GET /`` is the playground for them, KServe's liveness for the
+  rest);
 * KServe's parsed flags (``kserve.model_server.args``), for the predictor settings a transformer
   gets from KServe's controller, and for the server's settings: ``ModelServer``'s defaults are
   read from them once, when KServe is imported, before ``kservehelper serve`` has checked and
@@ -28,7 +30,8 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
 from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.grpc.servicer import InferenceServicer
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
 
 from kservehelper.serving.ports import ALL_INTERFACES, check_port_free
 
@@ -48,6 +51,25 @@ def insert_routes_first(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
     """Put ``routes`` ahead of the app's own: Starlette matches routes in order, and KServe's
     ``/v1/models/{name}:predict`` must not answer before ours."""
     app.router.routes[0:0] = list(routes)
+
+
+class BrowserRoute(Route):
+    """A route only a browser asking for a page (``Accept: text/html``) matches.
+
+    Other clients go on to the next route with the same path: ``GET /`` stays KServe's
+    liveness answer for probes, curl and HTTP libraries.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE and not _accepts_html(scope):
+            return Match.NONE, {}
+        return match, child_scope
+
+
+def _accepts_html(scope: Scope) -> bool:
+    accept = b",".join(value for name, value in scope.get("headers", ()) if name == b"accept")
+    return b"text/html" in accept.lower()
 
 
 def predictor_config(predictor_host: str) -> Any:
