@@ -72,7 +72,7 @@ def serve(
             -H 'Content-Type: application/json' -d '{"name": "Ada"}'
     """
     from kservehelper.errors import KServeHelperError
-    from kservehelper.serving.kserve_flags import import_kserve_with_flags
+    from kservehelper.serving.kserve_flags import import_kserve_with_flags, passes_flag
 
     extra = list(context.args)
     if str(model_dir).startswith("-"):  # click takes an unknown option there for the folder
@@ -92,6 +92,8 @@ def serve(
         http_port=port,
         host=host,
         predictor_host=predictor_host,
+        # gRPC stays off unless asked for with KServe's own flag (`--enable_grpc true`).
+        enable_grpc=None if passes_flag(extra, "--enable_grpc") else False,
     )
 
 
@@ -123,9 +125,7 @@ def _serve(location: ModelLocation, model_class: type, **settings: Any) -> None:
     origin = Path.cwd()
     os.chdir(location.folder)  # the model runs from its folder, as in its image
     try:
-        start_model_server(
-            location.name, model_class, enable_grpc=False, model_kwargs={}, **settings
-        )
+        start_model_server(location.name, model_class, model_kwargs={}, **settings)
     except KServeHelperError as exc:
         fail(exc)
     except Exception as exc:  # the model's own constructor or load(), typically

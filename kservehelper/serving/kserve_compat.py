@@ -72,6 +72,24 @@ def _accepts_html(scope: Scope) -> bool:
     return b"text/html" in accept.lower()
 
 
+def enable_docs_url(app: FastAPI) -> None:
+    """KServe's ``--enable_docs_url`` for an app made before the flag was read: its
+    ``/docs`` page (KServe decides it when ``kserve.model_server`` is imported)."""
+    if app.docs_url is not None or app.openapi_url is None:
+        return
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse
+
+    openapi_url = app.openapi_url
+
+    async def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - Swagger UI")
+
+    app.docs_url = "/docs"
+    app.add_route("/docs", docs, include_in_schema=False)
+
+
 def predictor_config(predictor_host: str) -> Any:
     """KServe's predictor settings from its parsed flags, with ``predictor_host`` given here."""
     from kserve.model_server import args

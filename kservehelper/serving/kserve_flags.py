@@ -48,6 +48,15 @@ def import_kserve_with_flags(arguments: Sequence[str], own_options: Iterable[str
         )
     # The same namespace object KServe's ModelServer and gRPC server read their settings from.
     vars(model_server.args).update(vars(parsed))
+    if parsed.enable_docs_url:
+        from kservehelper.serving.kserve_compat import enable_docs_url
+
+        enable_docs_url(model_server.app)
+
+
+def passes_flag(arguments: Sequence[str], flag: str) -> bool:
+    """Whether ``flag`` (``--enable_grpc``) is among the checked pass-through ``arguments``."""
+    return any(argument.split("=", 1)[0] == flag for argument in arguments)
 
 
 def _parse(

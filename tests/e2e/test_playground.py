@@ -18,7 +18,7 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.conftest import EXAMPLES, TEST_MODELS, RunningServer, ServeFactory
+from tests.conftest import EXAMPLES, REPO, TEST_MODELS, RunningServer, ServeFactory
 
 PLAYGROUND_MODEL = pathlib.Path(__file__).resolve().parent / "playground_model"
 # Playwright adds --headless and a fresh --user-data-dir (a temporary profile) itself.
@@ -150,6 +150,9 @@ def test_form_shows_each_input_with_its_type_description_default_and_constraints
 ) -> None:
     open_playground(page, hello.url + "/")
     assert page.text_content("#model-name") == "hello"
+    # One model, one method: nothing to choose.
+    assert page.locator("#model-choice").is_hidden()
+    assert page.locator("#method-choice").is_hidden()
     assert page.text_content(field("name", ".required")) == "required"
     assert page.text_content(field("name", ".help")) == "Who to greet"
     assert "1 to 40 characters" in page.text_content(field("name", ".hint"))
@@ -328,3 +331,26 @@ def test_file_secret_and_list_inputs_and_image_and_audio_outputs(
     assert requests and all(
         url.startswith(server.url + "/") or url.startswith("data:") for url in requests
     )
+
+
+@pytest.mark.parametrize("builder", ["hatch", "image"])
+def test_the_wheels_carry_the_playground(tmp_path: pathlib.Path, builder: str) -> None:
+    """The published wheel (hatch, through pip) and the one images get both hold the page."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from kservehelper.build.context import build_own_wheel
+    from kservehelper.serving.playground.routes import ASSETS, PAGE
+
+    if builder == "image":
+        wheel_path = build_own_wheel(tmp_path)
+    else:
+        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path)]
+        done = subprocess.run([*command, str(REPO)], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        [wheel_path] = tmp_path.glob("kservehelper-*.whl")
+    with zipfile.ZipFile(wheel_path) as wheel:
+        names = set(wheel.namelist())
+    for name in (PAGE, *ASSETS):
+        assert f"kservehelper/serving/playground/{name}" in names
