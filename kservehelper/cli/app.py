@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
@@ -117,22 +117,56 @@ def hoist_debug_flag(argv: list[str]) -> list[str]:
 
 
 def run_app(argv: list[str]) -> NoReturn:
-    """Run the command line; an exception no command expected is one line too (a bug)."""
+    """Run the command line. Usage mistakes (an unknown option, a bad value) and exceptions no
+    command expected (a bug) end in one line too."""
     argv = hoist_debug_flag(argv)
     state.debug = DEBUG_FLAG in argv[: argv.index("--") if "--" in argv else len(argv)]
     try:
-        app(args=argv, prog_name="kservehelper", standalone_mode=True)
-    except SystemExit:
-        raise
-    except Exception as exc:
-        if state.debug:
-            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-            hint = ""
-        else:
-            hint = f" ({DEBUG_HINT}; please report it)"
-        typer.echo(f"error: unexpected {type(exc).__name__}: {exc}{hint}", err=True)
+        code = app(args=argv, prog_name="kservehelper", standalone_mode=False)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
         sys.exit(1)
-    sys.exit(0)
+    except OSError as exc:  # the machine said no (a file, a permission): not a bug
+        _print_traceback(exc)
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        kind = _click_error_kind(exc)
+        if kind is None:  # a bug
+            _print_traceback(exc)
+            hint = "" if state.debug else f" ({DEBUG_HINT}; please report it)"
+            typer.echo(f"error: unexpected {type(exc).__name__}: {exc}{hint}", err=True)
+            sys.exit(1)
+        if kind == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]  # the help, as `kservehelper` alone asks
+        else:
+            typer.echo(f"error: {_usage_message(exc, kind)}", err=True)
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_error_kind(exc: Exception) -> str | None:
+    """Which of click's errors ``exc`` is, by class name: typer may carry its own click copy,
+    whose classes are not ``click``'s."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    for kind in ("NoArgsIsHelpError", "UsageError", "ClickException"):
+        if kind in names:
+            return kind
+    return None
+
+
+def _usage_message(exc: Any, kind: str) -> str:
+    message = " ".join(str(exc.format_message()).split())
+    if kind != "UsageError":
+        return message
+    context = getattr(exc, "ctx", None)
+    command = context.command_path if context is not None else "kservehelper"
+    return f"{message} (`{command} --help` shows the usage)"
+
+
+def _print_traceback(exc: BaseException) -> None:
+    if state.debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
 
 
 DockerOption = Annotated[

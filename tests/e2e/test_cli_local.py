@@ -256,3 +256,35 @@ def test_debug_after_the_command_moves_in_front(argv: list[str], hoisted: list[s
     from kservehelper.cli.app import hoist_debug_flag
 
     assert hoist_debug_flag(argv) == hoisted
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["predict", ".", "--imgae", "x"], "error: No such option: --imgae"),
+        (["nosuch"], "error: No such command 'nosuch'. (`kservehelper --help` shows the usage)"),
+        (["serve", "--port", "abc"], "error: Invalid value for '--port'"),
+    ],
+)
+def test_usage_mistakes_are_one_line(arguments: list[str], expected: str) -> None:
+    result = run_cli(*arguments)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(expected)
+    assert result.stderr.strip().endswith("--help` shows the usage)")
+
+
+def test_no_arguments_shows_the_help() -> None:
+    result = run_cli()
+    assert result.returncode == 2
+    assert "Usage: kservehelper" in result.stdout + result.stderr
+    assert "predict" in result.stdout + result.stderr
+
+
+def test_an_os_error_is_one_line_without_a_bug_report(tmp_path: pathlib.Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run_cli("init", str(blocker / "model"))
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "please report" not in line
