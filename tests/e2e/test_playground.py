@@ -19,6 +19,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.conftest import EXAMPLES, REPO, TEST_MODELS, RunningServer, ServeFactory
+from tests.fixtures_storage import start_upload_server, stop_process
 
 PLAYGROUND_MODEL = pathlib.Path(__file__).resolve().parent / "playground_model"
 # Playwright adds --headless and a fresh --user-data-dir (a temporary profile) itself.
@@ -240,6 +241,30 @@ def test_upload_an_image_to_blur_image_and_see_it_blurred(
     red, green, _ = blurred.getpixel((38, 60))
     assert red > 200 and 60 < green < 235
     assert "data:image/jpeg;base64,…" in page.text_content("#result")  # shortened in the JSON
+
+
+def test_an_image_returned_as_a_url_shows_inline(
+    page: Any, serve_model: ServeFactory, tmp_path: pathlib.Path
+) -> None:
+    """Output files delivered to a webhook come back as URLs: the page shows those too."""
+    uploads, process = start_upload_server(str(tmp_path / "uploads"))
+    try:
+        server = serve_model(
+            EXAMPLES / "blur-image",
+            "blur-urls",
+            env={"KSERVEHELPER_UPLOAD_TO": uploads.url + "/upload"},
+        )
+        open_playground(page, server.url + "/")
+        page.set_input_files(field("image", "input[type=file]"), str(_photo(tmp_path)))
+        page.wait_for_selector(field("image", '.file-info:text("photo.png")'))
+        page.click("#run")
+        page.wait_for_selector("#media img")
+        page.wait_for_function("document.querySelector('#media img').naturalWidth > 0")
+        source = page.get_attribute("#media img", "src")
+        assert source.startswith(uploads.url + "/") and source.endswith(".jpg")
+        assert source in page.text_content("#result")
+    finally:
+        stop_process(process)
 
 
 def _count_stream_items(page: Any) -> None:
