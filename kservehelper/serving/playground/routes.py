@@ -31,8 +31,12 @@ if TYPE_CHECKING:
 
 PAGE = "index.html"
 #: The files besides the page a browser may ask for, and their media types.
+_SCRIPT = "text/javascript; charset=utf-8"
 ASSETS = {
-    "playground.js": "text/javascript; charset=utf-8",
+    "playground.js": _SCRIPT,  # the page's script, a module importing the three below
+    "form.js": _SCRIPT,
+    "output.js": _SCRIPT,
+    "dom.js": _SCRIPT,
     "playground.css": "text/css; charset=utf-8",
 }
 #: Scripts and styles from this server only; model outputs (images, audio) may come from
