@@ -62,6 +62,8 @@ def serve(
     KServe's own model-server flags (--predictor_protocol, --enable_docs_url, ...) are passed
     through, so the arguments KServe's controller gives a container work as they are.
 
+    Open http://HOST:PORT/ in a browser for the model's playground (a form to try it).
+
     Examples:
 
         kservehelper serve examples/hello --port 9000
