@@ -20,6 +20,7 @@ from kservehelper.errors import InputError, KServeHelperError
 from kservehelper.serving import streaming
 from kservehelper.serving.cancellation import serving_client
 from kservehelper.serving.kserve_compat import insert_routes_first
+from kservehelper.serving.playground.routes import playground_routes
 
 if TYPE_CHECKING:
     from kservehelper.serving.model import KServeModel
@@ -159,4 +160,5 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
     router.add_api_route("/v1/models/{model_name}:generate", generate, methods=["POST"])
     router.add_api_route("/v1/models/{model_name}/schema", schema, methods=["GET"])
     router.add_api_route("/v1/docs/{model_name}", docs, methods=["GET"])
+    router.routes.extend(playground_routes(models))
     insert_routes_first(app, router.routes)
