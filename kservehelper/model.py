@@ -17,7 +17,10 @@ __all__ = ["KServeModel"]
 def __getattr__(name: str) -> Any:
     # Resolved on use, so importing this module costs nothing until the class is needed.
     if name == "KServeModel":
+        from kservehelper.compat import warn_deprecated
         from kservehelper.compat.model import KServeModel
+
+        warn_deprecated("kservehelper.model.KServeModel", "kservehelper.KServeModel")
 
         return KServeModel
     raise AttributeError(f"module 'kservehelper.model' has no attribute {name!r}")

@@ -21,6 +21,7 @@ def start_model_server(
     enable_grpc: bool | None,
     predictor_host: str | None,
     model_kwargs: dict[str, Any],
+    num_replicas: int | None = None,
 ) -> None:
     """Make the served model, load it, and run ``kserve.ModelServer`` until it stops.
 
@@ -30,10 +31,14 @@ def start_model_server(
     from kservehelper.serving.http import install_routes
     from kservehelper.serving.transformer import TransformerModel, is_transformer
 
-    model_type = TransformerModel if is_transformer(model_class) else KServeModel
-    model = model_type(
-        name, model_class, max_concurrency=max_concurrency, upload_to=upload_to, **model_kwargs
-    )
+    replicas = 1 if num_replicas is None else num_replicas
+    if replicas < 1:
+        raise ValueError(f"num_replicas must be at least 1, got {replicas}")
+    if replicas == 1:
+        model_type = TransformerModel if is_transformer(model_class) else KServeModel
+        model = model_type(
+            name, model_class, max_concurrency=max_concurrency, upload_to=upload_to, **model_kwargs
+        )
     options: dict[str, Any] = {}
     if http_port is not None:
         options["http_port"] = http_port
@@ -44,6 +49,11 @@ def start_model_server(
     if predictor_host is not None:
         options["predictor_config"] = predictor_config(predictor_host)
     server = HostBoundModelServer(host=host or get_settings().host, **options)
+    if replicas > 1:
+        from kservehelper.serving.replicas import serve_replicas
+
+        args = (max_concurrency, upload_to, model_kwargs)
+        return serve_replicas(server, name, model_class, replicas, *args)
     if isinstance(model, TransformerModel):
         model.check_predictor()
     if server.workers > 1:
