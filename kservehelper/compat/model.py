@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from kservehelper.compat import run_sync, warn_deprecated
-from kservehelper.serving import outputs, streaming
+from kservehelper.serving import outputs
 from kservehelper.serving.model import KServeModel as ServedModel
 from kservehelper.serving.model import ModelStream
 from kservehelper.serving.transformer import TransformerModel, is_transformer
@@ -35,12 +35,20 @@ def _decode(payload: Any) -> Any:
 
 async def _stream_lines(stream: ModelStream) -> AsyncIterator[str]:
     """A stream as 2.0 returned it from ``predict``: JSON lines ``{"id": i, "data": item}``."""
-    body = streaming.encode_stream(
-        stream.batches, sse=False, on_close=stream.close, transform=stream.transform
-    )
-    async for chunk in body:
-        for line in chunk.decode("utf-8").splitlines(keepends=True):
-            yield line
+    transform = getattr(stream, "transform", None)  # output files become URLs here
+    index = 0
+    try:
+        async for batch in stream.batches:
+            for item in batch:
+                data = await transform(item) if transform is not None else item
+                yield json.dumps({"id": index, "data": data}, ensure_ascii=False) + "\n"
+                index += 1
+    finally:
+        aclose = getattr(stream, "aclose", None)  # the request pipeline's streams
+        if aclose is not None:
+            await aclose()
+        else:
+            stream.close()
 
 
 class KServeModel(ServedModel):

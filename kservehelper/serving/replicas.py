@@ -24,7 +24,7 @@ import logging
 import os
 import pickle
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from kserve.model import InferenceVerb
@@ -55,6 +55,12 @@ def _import_ray() -> tuple[Any, Any]:
             'num_replicas > 1 runs replicas on Ray Serve: pip install "kservehelper[ray]"'
         ) from None
     return ray, serve
+
+
+class ReplicasBusy(KServeHelperError):
+    """Every replica is busy and Ray's queue is full: HTTP 503, like a full single server."""
+
+    http_status = 503
 
 
 class ReplicaError(Exception):
@@ -129,25 +135,71 @@ class ModelReplica:
             yield ("value", result)
             return
         yield ("stream",)
+        transform = getattr(result, "transform", None)  # output files become URLs here
         try:
             async for batch in result.batches:
-                if result.transform is not None:
-                    batch = [await result.transform(item) for item in batch]
+                if transform is not None:
+                    batch = [await transform(item) for item in batch]
                 yield ("items", batch)
         except Exception as error:
             logger.error("stream failed in replica %d", os.getpid(), exc_info=error)
             yield ("error", _portable(error))
         finally:
-            result.close()
+            await _close_stream(result)
+
+
+async def _close_stream(stream: Any) -> None:
+    """Release a stream's request in the replica (its slot, its files)."""
+    aclose = getattr(stream, "aclose", None)  # the request pipeline's streams
+    if aclose is not None:
+        await aclose()
+    else:
+        stream.close()
+
+
+class _Release:
+    """Gives a request's admission back, once."""
+
+    def __init__(self, model: ReplicatedModel) -> None:
+        self.model: ReplicatedModel | None = model
+
+    def __call__(self) -> None:
+        if self.model is not None:
+            self.model.admitted -= 1
+            self.model = None
+
+
+class _CloseReplicaStream:
+    """A stream's close callback in the server: cancels the replica's generator (which then
+    releases its request there) and the admission here. Usable as a plain and as an async
+    callback."""
+
+    def __init__(self, responses: Any, release: _Release) -> None:
+        self.responses = responses
+        self.release = release
+
+    def __call__(self) -> _Done:
+        self.release()
+        self.responses.cancel()
+        return _Done()
+
+
+class _Done:
+    def __await__(self) -> Iterator[None]:
+        return iter(())
 
 
 class ReplicatedModel(RayModel):
     """The model as the KServe server sees it: requests go to the replicas' Ray handle."""
 
-    def __init__(self, name: str, handle: Any, model_class: type, stop: Any) -> None:
+    def __init__(self, name: str, handle: Any, model_class: type, stop: Any, capacity: int) -> None:
         super().__init__(name, handle)
         self.signatures = signatures_of(model_class)
         self._stop = stop
+        #: Requests admitted at once: every replica's slots plus KSERVEHELPER_MAX_QUEUE
+        #: waiting, as a single server admits its slots plus its queue.
+        self.capacity = capacity
+        self.admitted = 0
 
     def load(self) -> bool:
         self.ready = True  # the replicas loaded their copies before serve.run returned
@@ -175,12 +227,24 @@ class ReplicatedModel(RayModel):
     async def _request(
         self, method: str, payload: Any, headers: dict[str, str] | None
     ) -> dict[str, Any] | ModelStream:
-        responses = self._handle.options(stream=True).handle.remote(method, payload, headers)
-        first = await responses.__anext__()
-        if first[0] == "value":
-            return dict(first[1])
-        if first[0] == "error":
-            raise _rebuild(first[1])
+        if self.admitted >= self.capacity:
+            raise ReplicasBusy(
+                f"every replica of {self.name} is busy and the queue is full "
+                f"({self.capacity} requests admitted); retry later"
+            )
+        self.admitted += 1
+        release = _Release(self)
+        try:
+            responses = self._handle.options(stream=True).handle.remote(method, payload, headers)
+            first = await responses.__anext__()
+            if first[0] != "stream":
+                release()
+                if first[0] == "error":
+                    raise _rebuild(first[1])
+                return dict(first[1])
+        except BaseException:
+            release()
+            raise
 
         async def batches() -> AsyncIterator[list[Any]]:
             async for message in responses:
@@ -188,9 +252,10 @@ class ReplicatedModel(RayModel):
                     raise _rebuild(message[1])
                 yield message[1]
 
-        # Closing (the client left, or the stream ended) cancels the replica's generator,
-        # which then releases its slot and removes its files.
-        return ModelStream(batches=batches(), close=responses.cancel)
+        # Closing (the stream ended, or the client left) cancels the replica's generator,
+        # which then releases its slot and removes its files, and frees the admission.
+        close: Any = _CloseReplicaStream(responses, release)
+        return ModelStream(batches=batches(), close=close)
 
     def stop(self) -> None:
         """Remove the replicas (and stop the local Ray instance this server started)."""
@@ -234,15 +299,16 @@ def start_replicas(
         # they share this machine's cores like worker processes do.
         "num_cpus": 1 if address else 0,
     }
+    slots = max_concurrency or get_settings().max_concurrency
     _ship_by_value(model_class)
     serve.start(proxy_location="Disabled")
     deployment = serve.deployment(ModelReplica).options(
         name=name,
         num_replicas=num_replicas,
-        # Each replica admits and queues requests itself (max_concurrency, max_queue); Ray
-        # only needs to route each request to the least busy replica.
-        max_ongoing_requests=(max_concurrency or get_settings().max_concurrency)
-        + get_settings().max_queue,
+        # A replica gets a request only while it has a free slot, so no request waits in a
+        # busy replica while another is idle; the rest wait in Ray's queue, which the server
+        # bounds itself (ReplicatedModel: Ray's own bound also refuses requests in transit).
+        max_ongoing_requests=slots,
         ray_actor_options=actor_options,
     )
     app = f"kservehelper-{name}"
@@ -257,7 +323,7 @@ def start_replicas(
         route_prefix=None,
     )
 
-    stopped = []
+    stopped: list[bool] = []
 
     def stop() -> None:
         # Called by KServe when it unloads the model, by serve_replicas, and at exit: once.
@@ -275,7 +341,8 @@ def start_replicas(
                 ray.shutdown()
 
     atexit.register(stop)
-    return ReplicatedModel(name, handle, model_class, stop)
+    capacity = num_replicas * slots + get_settings().max_queue
+    return ReplicatedModel(name, handle, model_class, stop, capacity)
 
 
 def _ship_by_value(model_class: type) -> None:
@@ -292,19 +359,33 @@ def _ship_by_value(model_class: type) -> None:
 
 
 def serve_replicas(
-    server: Any,
     name: str,
     model_class: type,
     num_replicas: int,
+    *,
+    host: str | None,
+    http_port: int | None,
+    enable_grpc: bool | None,
+    workers: int | None,
     max_concurrency: int | None,
     upload_to: str | None,
     model_kwargs: dict[str, Any],
 ) -> None:
-    """Run ``server`` (a KServe ``ModelServer``) in front of ``num_replicas`` replicas until it
-    stops, then remove the replicas."""
+    """Serve ``num_replicas`` replicas behind one KServe ``ModelServer`` until it stops, then
+    remove them (``KServeModel.serve(..., num_replicas=N)``; arguments as there)."""
     from kservehelper.serving.http import install_routes
-    from kservehelper.serving.kserve_compat import kserve_app
+    from kservehelper.serving.kserve_compat import HostBoundModelServer, kserve_app
 
+    if num_replicas < 1:
+        raise ValueError(f"num_replicas must be at least 1, got {num_replicas}")
+    options: dict[str, Any] = {}
+    if http_port is not None:
+        options["http_port"] = http_port
+    if enable_grpc is not None:
+        options["enable_grpc"] = enable_grpc
+    if workers is not None:
+        options["workers"] = workers
+    server = HostBoundModelServer(host=host or get_settings().host, **options)
     if server.workers > 1:
         raise ConfigError(
             f"workers={server.workers} and num_replicas={num_replicas}: choose one (each "

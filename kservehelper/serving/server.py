@@ -31,14 +31,18 @@ def start_model_server(
     from kservehelper.serving.http import install_routes
     from kservehelper.serving.transformer import TransformerModel, is_transformer
 
-    replicas = 1 if num_replicas is None else num_replicas
-    if replicas < 1:
-        raise ValueError(f"num_replicas must be at least 1, got {replicas}")
-    if replicas == 1:
-        model_type = TransformerModel if is_transformer(model_class) else KServeModel
-        model = model_type(
-            name, model_class, max_concurrency=max_concurrency, upload_to=upload_to, **model_kwargs
-        )
+    if num_replicas is not None and num_replicas != 1:  # copies on Ray Serve
+        from kservehelper.serving.replicas import serve_replicas
+
+        return serve_replicas(
+            name, model_class, num_replicas, host=host, http_port=http_port,
+            enable_grpc=enable_grpc, workers=workers, max_concurrency=max_concurrency,
+            upload_to=upload_to, model_kwargs=model_kwargs,
+        )  # fmt: skip
+    model_type = TransformerModel if is_transformer(model_class) else KServeModel
+    model = model_type(
+        name, model_class, max_concurrency=max_concurrency, upload_to=upload_to, **model_kwargs
+    )
     options: dict[str, Any] = {}
     if http_port is not None:
         options["http_port"] = http_port
@@ -49,11 +53,6 @@ def start_model_server(
     if predictor_host is not None:
         options["predictor_config"] = predictor_config(predictor_host)
     server = HostBoundModelServer(host=host or get_settings().host, **options)
-    if replicas > 1:
-        from kservehelper.serving.replicas import serve_replicas
-
-        args = (max_concurrency, upload_to, model_kwargs)
-        return serve_replicas(server, name, model_class, replicas, *args)
     if isinstance(model, TransformerModel):
         model.check_predictor()
     if server.workers > 1:

@@ -2,8 +2,9 @@
 
 ``python netns_client.py`` reads ``{"wait": [url, ...], "timeout": s, "requests": [...]}`` as
 JSON on stdin: it waits until every ``wait`` URL answers 200, then sends all ``requests``
-(``{"method", "url", "body", "headers"}``) at the same time, one thread each, and prints one
-JSON list of ``{"status", "body", "content_type"}`` in the same order.
+(``{"method", "url", "body", "headers"}``, and optionally ``"then_create": path``, a file made
+once the answer came) at the same time, one thread each, and prints one JSON list of
+``{"status", "body", "content_type"}`` in the same order.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def send(request: dict, results: list, index: int) -> None:
         "body": response.text,
         "content_type": response.headers.get("content-type", ""),
     }
+    if request.get("then_create"):
+        with open(request["then_create"], "w"):
+            pass
 
 
 def main() -> None:

@@ -28,10 +28,10 @@ from tests.conftest import REPO, TEST_MODELS, run_cli
 
 pytest.importorskip("ray", reason="num_replicas needs Ray: pip install 'kservehelper[ray]'")
 
-pytestmark = pytest.mark.timeout(900)  # each Ray start takes 20-60 s on a loaded machine
+pytestmark = pytest.mark.timeout(1500)  # each Ray start takes 20-60 s, minutes when loaded
 
 CLIENT = Path(__file__).with_name("netns_client.py")
-READY_TIMEOUT = 300  # starting Ray and two replicas on a loaded 2-core machine
+READY_TIMEOUT = 600  # starting Ray and two replicas on a loaded 2-core machine
 
 
 def _netns_problem() -> str | None:
@@ -79,7 +79,11 @@ class NetNS:
                 pass
             exited = [process for process in watched if process.poll() is not None]
             if exited or time.monotonic() > deadline:
-                tails = "\n".join(f"== {log}\n{log.read_text()[-4000:]}" for log in logs)
+                ray_logs = sorted(Path(self.ray_tmp).glob("session_*/logs/*.out"))[-6:]
+                tails = "\n".join(
+                    f"== {log}\n{log.read_text(errors='replace')[-4000:]}"
+                    for log in [*logs, *ray_logs]
+                )
                 state = "exited" if exited else f"not ready after {READY_TIMEOUT}s"
                 raise AssertionError(f"model server {state}:\n{tails}")
 
@@ -151,7 +155,7 @@ class Servers:
     replicated: str  # base URLs
     single: str
     replicated_process: subprocess.Popen[bytes]
-    log: Path
+    log: Path  # its folder is the replicas' gate folder too
 
     def predict(self, base: str) -> str:
         return f"{base}/v1/models/replicas:predict"
@@ -164,7 +168,10 @@ def servers(netns: NetNS, tmp_path_factory: pytest.TempPathFactory) -> Servers:
     folder = str(TEST_MODELS / "replicas")
     common = ["--host", "127.0.0.1", "--name", "replicas"]
     serve = [sys.executable, "-m", "kservehelper", "serve", folder, *common]
-    replicated = netns.start(*serve, "--port", "8081", "--replicas", "2", log=logs / "ray.log")
+    replicated = netns.start(
+        *serve, "--port", "8081", "--replicas", "2", log=logs / "ray.log",
+        env={"KSERVEHELPER_MAX_QUEUE": "1", "REPLICAS_TEST_GATE": str(logs)},
+    )  # fmt: skip
     netns.start(*serve, "--port", "8082", log=logs / "single.log")
     found = Servers("http://127.0.0.1:8081", "http://127.0.0.1:8082", replicated, logs / "ray.log")
     urls = [f"{url}/v1/models/replicas" for url in (found.replicated, found.single)]
@@ -190,6 +197,22 @@ def test_two_replicas_answer_two_predictions_in_parallel(netns: NetNS, servers: 
     assert a["loaded_in"] == a["pid"] and b["loaded_in"] == b["pid"]
     # ...working at the same time: each started before the other finished (the model's clocks).
     assert a["started"] < b["finished"] and b["started"] < a["finished"]
+
+
+def test_a_request_beyond_the_queue_is_refused_with_503(netns: NetNS, servers: Servers) -> None:
+    """Two replicas held busy and one request waiting (KSERVEHELPER_MAX_QUEUE=1): a fourth
+    request is refused at once; its answer opens the gate, and the other three complete."""
+    url = servers.predict(servers.replicated)
+    gate = servers.log.parent / "open"
+    held = {**post(url, {"mode": "gate"}), "then_create": str(gate)}
+    try:
+        answers = netns.client({"requests": [held] * 4})
+    finally:
+        gate.touch()
+        gate.unlink()
+    assert sorted(answer["status"] for answer in answers) == [200, 200, 200, 503], answers
+    (refused,) = [json.loads(a["body"]) for a in answers if a["status"] == 503]
+    assert refused["error"].startswith("every replica of replicas is busy and the queue is full")
 
 
 # Requests whose answers must be the same from two replicas as from one process.
