@@ -19,16 +19,21 @@ Ray is imported only here, only when N > 1 (``pip install "kservehelper[ray]"``)
 
 from __future__ import annotations
 
+import os
+
+# Read by Ray when it is first imported (kserve.ray, below, imports it): a private local
+# instance then binds its services to 127.0.0.1 instead of the machine's address (nothing else
+# ever joins it) and sends no usage statistics. A cluster given by RAY_ADDRESS is left as is.
+if not os.environ.get("RAY_ADDRESS"):
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
 import atexit
 import logging
-import os
 import pickle
 import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-
-from kserve.model import InferenceVerb
-from kserve.ray import RayModel
 
 from kservehelper.errors import ConfigError, KServeHelperError, SignatureError
 from kservehelper.schema.signature import main_signature, model_schema, signatures_of
@@ -36,24 +41,21 @@ from kservehelper.serving import streaming
 from kservehelper.serving.model import KServeModel, ModelStream
 from kservehelper.settings import get_settings
 
-logger = logging.getLogger("kserve.kservehelper")
+try:
+    from kserve.model import InferenceVerb
+    from kserve.ray import RayModel
+except ImportError:  # pragma: no cover - depends on the environment
+    raise ConfigError(
+        'num_replicas > 1 runs replicas on Ray Serve: pip install "kservehelper[ray]"'
+    ) from None
 
-# Read by Ray when it is imported: a local instance then binds its services to 127.0.0.1
-# instead of the machine's address (nothing else ever joins a server's private instance).
-_LOCAL_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+logger = logging.getLogger("kserve.kservehelper")
 
 
 def _import_ray() -> tuple[Any, Any]:
-    if not os.environ.get("RAY_ADDRESS"):
-        for name, value in _LOCAL_ONLY.items():
-            os.environ.setdefault(name, value)
-    try:
-        import ray
-        from ray import serve
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ConfigError(
-            'num_replicas > 1 runs replicas on Ray Serve: pip install "kservehelper[ray]"'
-        ) from None
+    import ray
+    from ray import serve
+
     return ray, serve
 
 

@@ -322,3 +322,20 @@ def test_2_0_model_joins_an_existing_ray_cluster(netns: NetNS, tmp_path: Path) -
     assert "cluster 127.0.0.1:6380" in log
     assert "kservehelper.model.KServeModel is kservehelper 2.0's API" in log
     assert "kservehelper-joined" not in netns.python(status, address)  # removed, cluster kept
+
+
+def test_a_private_ray_instance_binds_loopback_and_a_cluster_is_left_alone() -> None:
+    """Without RAY_ADDRESS, Ray (imported by the replicas module) picks 127.0.0.1 as this node's
+    address, so the instance a server starts for itself is reachable from this machine only."""
+    code = (
+        "import kservehelper.serving.replicas, os\n"
+        "from ray._private import services\n"
+        "print(services.get_node_ip_address(), os.environ.get('RAY_USAGE_STATS_ENABLED'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    private = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, timeout=120)  # fmt: skip
+    assert private.stdout.split() == ["127.0.0.1", "0"], private.stderr[-2000:]
+    joined = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**env, "RAY_ADDRESS": "127.0.0.1:1"}, timeout=120)  # fmt: skip
+    assert joined.stdout.split()[1] == "None", joined.stderr[-2000:]
