@@ -300,7 +300,8 @@ def test_2_0_model_joins_an_existing_ray_cluster(netns: NetNS, tmp_path: Path) -
     address = {"RAY_ADDRESS": "127.0.0.1:6380", "RAY_AUTH_MODE": "disabled"}
     model = TEST_MODELS / "replicas_v2" / "model.py"
     server = netns.start(
-        sys.executable, str(model), "--http_port", "8083", "--name", "joined",
+        sys.executable, str(model), "--http_port", "8083", "--enable_grpc", "false",
+        "--name", "joined",
         log=tmp_path / "server.log",
         env={**address, "KSERVEHELPER_HOST": "127.0.0.1", "PYTHONWARNINGS": "default"},
     )  # fmt: skip
