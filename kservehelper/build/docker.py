@@ -120,8 +120,8 @@ def _detect(binary: str, forced: str | None) -> Engine:
     if done.returncode != 0 or not server:
         reason = (done.stderr.strip().splitlines() or ["no answer"])[-1]
         raise BuildError(
-            f"the Docker daemon is not reachable ({reason}); hint: start Docker (here: "
-            "`../shared/tools/docker-sandbox up`) or set DOCKER_HOST"
+            f"the Docker daemon is not reachable ({reason}); hint: start Docker, or set "
+            "DOCKER_HOST to a daemon you can reach"
         )
     if forced is not None:
         if forced not in ("buildx", "buildkit", "legacy"):

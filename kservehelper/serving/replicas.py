@@ -393,6 +393,7 @@ def serve_replicas(
             f"workers={server.workers} and num_replicas={num_replicas}: choose one (each "
             "replica is already its own process; see docs/scaling.md)"
         )
+    server.check_ports()  # before Ray starts and the replicas load
     model = start_replicas(
         name,
         model_class,
