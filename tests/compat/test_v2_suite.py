@@ -28,38 +28,9 @@ import pytest
 from tests.conftest import RunningServer, free_port, start_server
 from tests.fixtures_storage import start_upload_server, stop_process
 
-
-def _missing_2_0_shapes() -> str | None:
-    """Which of 2.0's shapes this tree still refuses (issue 8 items 2 and 4, delivered
-    separately), or ``None``. Tests needing them are expected failures until then."""
-    from kservehelper.schema.signature import signatures_of
-    from kservehelper.serving.http import decode_body
-    from kservehelper.types import Input
-
-    try:
-        decode_body(b"{}", "application/x-www-form-urlencoded")
-    except Exception:
-        return "a JSON body sent with curl's default Content-Type is refused"
-
-    class Batch:
-        def predict(self, batch: list = [{"a": Input(default=1)}]) -> dict:  # noqa: B006
-            return {}
-
-    try:
-        signatures_of(Batch)
-    except Exception:
-        return "2.0's batch inputs are refused"
-    return None
-
-
-MISSING_SHAPES = _missing_2_0_shapes()
-needs_2_0_shapes = pytest.mark.xfail(
-    MISSING_SHAPES is not None, reason=f"not in this tree yet: {MISSING_SHAPES}", strict=True
-)
-
 # 2.0's tests that need no cloud account: each must pass.
 MUST_PASS = [
-    pytest.param("test_batch_inputs.TestKServeModel.test_model", marks=needs_2_0_shapes),
+    "test_batch_inputs.TestKServeModel.test_model",
     "test_cache.TestMemoryCache.test_get",
     "test_cache.TestDiskLRUCache.test_get",
     "test_cache.TestDiskCache.test_shard_index",
@@ -153,8 +124,7 @@ def test_2_0_unit_test_passes_unchanged(v2_results: dict[str, str], test: str) -
 def test_2_0_suite_has_no_other_outcome(v2_results: dict[str, str]) -> None:
     skipped = {name for name, outcome in v2_results.items() if outcome == "skipped"}
     assert skipped == SKIPPED_BY_2_0
-    names = {test if isinstance(test, str) else test.values[0] for test in MUST_PASS}
-    assert set(v2_results) == names | SKIPPED_BY_2_0
+    assert set(v2_results) == set(MUST_PASS) | SKIPPED_BY_2_0
 
 
 # -- 2.0's examples, served with `python model.py`, called as 2.0's clients call them --------
@@ -212,7 +182,6 @@ def jpeg_base64(size: tuple[int, int]) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-@needs_2_0_shapes
 @pytest.mark.parametrize("client", sorted(CLIENTS))
 def test_2_0_dummy_example_answers_its_clients(sdist: Path, tmp_path: Path, client: str) -> None:
     folder = sdist / "examples" / "dummy"
@@ -235,10 +204,7 @@ def test_2_0_dummy_example_answers_its_clients(sdist: Path, tmp_path: Path, clie
         server.stop()
 
 
-@pytest.mark.parametrize(
-    "client",
-    [pytest.param("curl -d @input.json", marks=needs_2_0_shapes), "requests.post(json=...)"],
-)
+@pytest.mark.parametrize("client", sorted(CLIENTS))
 @pytest.mark.parametrize("example", ["blur-image", "rotate-image"])
 def test_2_0_image_examples_upload_to_the_webhook(
     sdist: Path, tmp_path: Path, upload_server: str, example: str, client: str
