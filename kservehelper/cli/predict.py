@@ -56,10 +56,18 @@ def predict(
 
     if image is not None:  # the built image, over HTTP (kservehelper/build/project.py)
         from kservehelper.build.project import predict_with_image
+        from kservehelper.cli import output as printer
 
         try:
             predict_with_image(
-                model_dir, image, inputs or [], method=method, docker_binary=docker, echo=typer.echo
+                model_dir,
+                image,
+                inputs or [],
+                method=method,
+                docker_binary=docker,
+                output_dir=output,
+                on_result=printer.print_result,
+                on_item=printer.print_stream_item,
             )
         except KServeHelperError as exc:
             fail(exc)
@@ -91,13 +99,15 @@ def predict(
         fail(exc)
     model.local_output_dir = output_dir
 
+    from kservehelper.cli import output as printer
+
     async def run() -> None:
         result = await local.run_local_prediction(model, method, payload)
         if isinstance(result, dict):
-            typer.echo(json.dumps(result, indent=2, default=str))
+            printer.print_result(result)
             return
         async for item in result:
-            typer.echo(streaming.dumps(item).decode())
+            printer.print_stream_item(json.loads(streaming.dumps(item)))
 
     with local.working_directory(location.folder):
         try:

@@ -9,12 +9,12 @@ still being written; the full config.yaml validation is :mod:`kservehelper.confi
 from __future__ import annotations
 
 import pathlib
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from kservehelper.config.checks import suggest_model_name
 from kservehelper.errors import ConfigError
 
 CONFIG_FILE = "config.yaml"
@@ -36,10 +36,11 @@ class ModelLocation:
 
 def default_model_name(folder: pathlib.Path | str) -> str:
     """A KServe model name from a folder (or a folder's name): lowercased, runs of other
-    characters become one ``-``. The one rule serve, build and deploy all use."""
+    characters become one ``-``, ``m-`` before a leading digit, at most 45 characters, so it
+    satisfies KServe's rule ``[a-z]([-a-z0-9]*[a-z0-9])?``. The one rule serve, build and
+    deploy all use."""
     base = folder.resolve().name if isinstance(folder, pathlib.Path) else folder
-    name = re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-")
-    return name or "model"
+    return suggest_model_name(base)
 
 
 def locate_model(
