@@ -68,6 +68,22 @@ def _double_quote(value: str) -> str:
     return f'"{escaped}"'
 
 
+def label_json(document: Any) -> str:
+    """JSON for a label, with backslashes and quotes inside strings written as ``\\u005c`` and
+    ``\\u0022``: the same document for any JSON reader, and a label value that Dockerfile
+    linters (hadolint) read as Docker does."""
+    text = json.dumps(document, sort_keys=True)
+    return text.replace("\\\\", "\\u005c").replace('\\"', "\\u0022")
+
+
+def _env_word(value: str) -> str:
+    """An ENV value read back exactly: single quotes (nothing inside is special) unless the
+    value holds one; then double quotes with ``\\``, ``"`` and ``$`` escaped."""
+    if "'" not in value and "\n" not in value:
+        return f"'{value}'"
+    return _double_quote(value)
+
+
 def _exec_form(argv: list[str]) -> str:
     """A JSON exec-form array: every character escaped as JSON, so one line, one instruction."""
     return json.dumps(argv, ensure_ascii=False)
@@ -81,6 +97,7 @@ _ENVIRONMENT = jinja2.Environment(
 )
 _ENVIRONMENT.filters["sh"] = shlex.quote
 _ENVIRONMENT.filters["dq"] = _double_quote
+_ENVIRONMENT.filters["env_word"] = _env_word
 _ENVIRONMENT.filters["tojson"] = _exec_form
 
 
@@ -138,14 +155,14 @@ def image_labels(config: ProjectConfig, inputs: DockerfileInputs) -> dict[str, s
         "ai.kservehelper.version": __version__,
         "ai.kservehelper.model.name": config.name or "model",
         "ai.kservehelper.model.class": config.class_name,
-        "ai.kservehelper.config": config.to_label(),
+        "ai.kservehelper.config": label_json(json.loads(config.to_label())),
     }
     if config.image:
         tag = config.image.rsplit("/", 1)[-1].partition("@")[0]
         if ":" in tag:
             labels["org.opencontainers.image.version"] = tag.rsplit(":", 1)[-1]
     if inputs.input_schema is not None:
-        labels[SCHEMA_LABEL] = json.dumps(inputs.input_schema, sort_keys=True)
+        labels[SCHEMA_LABEL] = label_json(inputs.input_schema)
     labels.update(inputs.extra_labels)
     return labels
 
@@ -159,12 +176,13 @@ def label_instruction(labels: dict[str, str] | Any) -> str:
 
 
 def env_build_args(config: ProjectConfig) -> dict[str, str]:
-    """build.env values that hold a line break, by name, and the build argument that carries
-    each (Dockerfile syntax cannot write a newline; ``ENV NAME=${ARG}`` keeps it exactly)."""
+    """build.env values that Dockerfile syntax cannot write (a line break) or that linters
+    misread (a trailing ``\\``), by name, and the build argument that carries each
+    (``ENV NAME=${ARG}`` keeps it exactly)."""
     return {
         name: f"KSERVEHELPER_ENV_{name}"
         for name, value in config.build.env.items()
-        if "\n" in value
+        if "\n" in value or value.endswith("\\")
     }
 
 

@@ -33,6 +33,7 @@ from kservehelper.build.dockerfile import (
     DockerfileInputs,
     build_arguments,
     is_kservehelper_requirement,
+    label_json,
     render_dockerfile,
 )
 from kservehelper.config.locate import LAST_PUSH_FILE
@@ -164,7 +165,7 @@ def build_project(
         staged.cleanup()
     say("kservehelper: reading the model's schema inside the image")
     schema = container.read_schema(chosen, image, config.name or "model", config.class_name)
-    docker.add_labels(chosen, image, {SCHEMA_LABEL: json.dumps(schema, sort_keys=True)})
+    docker.add_labels(chosen, image, {SCHEMA_LABEL: label_json(schema)})
     return BuildOutcome(image, dockerfile, result, chosen, schema)
 
 

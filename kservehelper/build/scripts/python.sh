@@ -32,6 +32,15 @@ distro_default() { # the MAJOR.MINOR of the distro's python3 package (apt's view
   apt-cache depends python3 2>/dev/null | sed -n 's/^ *Depends: python\(3\.[0-9]*\)$/\1/p' | head -n 1
 }
 
+ensure_pip() { # a distro Python without pip (Debian disables ensurepip for it)
+  if "$1" -m ensurepip >/dev/null 2>&1; then return 0; fi
+  if command -v apt-get >/dev/null 2>&1; then
+    apt-get update && apt-get install -y --no-install-recommends python3-pip && return 0
+  fi
+  say "error: the base image's Python ($1) has no pip; hint: use a base image with pip"
+  exit 1
+}
+
 provision() {
   local want=${1:-} patch=${2:-} found
   for found in python3 python; do
@@ -42,6 +51,9 @@ provision() {
       if [ -z "$want" ] || [ "$have" = "$want" ]; then
         say "using the base image's Python $have ($found)"
         link_python "$found"
+        if ! "$found" -m pip --version >/dev/null 2>&1; then
+          ensure_pip "$found"
+        fi
         return 0
       fi
       say "the base image has Python $have ($found); build.python_version asks for $want"
