@@ -24,6 +24,10 @@ IMAGE_REFERENCE = re.compile(
     rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?"
 )
+# Kubernetes: DNS subdomains, qualified names (label, annotation, taint keys), label values.
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 # Name parts that mark a variable as a credential: HF_TOKEN, AWS_SECRET_ACCESS_KEY,
 # OPENAI_API_KEY, DB_PASSWORD... but not TOKENIZERS_PARALLELISM or MAX_TOKENS.
 _SECRET_PARTS = {"TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIALS", "APIKEY"}
@@ -107,3 +111,30 @@ def is_plainly_not_secret(value: str) -> bool:
     return text in ("", "true", "false", "yes", "no", "on", "off") or bool(
         re.fullmatch(r"[-+]?\d+(\.\d+)?", text)
     )
+
+
+def check_qualified_key(key: str, what: str = "key") -> str:
+    """A Kubernetes label/annotation/taint key: ``[prefix/]name``, name up to 63 characters,
+    prefix a DNS subdomain up to 253."""
+    prefix, _, name = key.rpartition("/")
+    if (
+        not name
+        or len(name) > 63
+        or not _QUALIFIED_NAME.fullmatch(name)
+        or (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)))
+    ):
+        raise ValueError(
+            f"{key!r} is not a valid {what}: [prefix/]name, name up to 63 letters, digits, "
+            "'-', '_' or '.', e.g. 'example.com/pool'"
+        )
+    return key
+
+
+def check_label_value(value: str, key: str) -> str:
+    """A Kubernetes label value: up to 63 letters, digits, '-', '_' or '.', alphanumeric ends."""
+    if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
+        raise ValueError(
+            f"the value of {key!r} ({value!r}) must be at most 63 letters, digits, '-', '_' "
+            "or '.', starting and ending with a letter or digit"
+        )
+    return value
