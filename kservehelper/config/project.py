@@ -7,7 +7,6 @@ naming the file, the line, the key and a fix. The user's model module is never i
 
 from __future__ import annotations
 
-import ast
 import json
 import pathlib
 import re
@@ -33,7 +32,6 @@ from kservehelper.config.checks import (
 )
 from kservehelper.config.errors import line_of, unknown_key_hint
 from kservehelper.config.locate import CONFIG_FILE, default_model_name
-from kservehelper.config.requirements import requirement_files
 from kservehelper.errors import ConfigError
 
 _PYTHON_VERSION = re.compile(r"3\.(\d{1,2})")
@@ -313,11 +311,13 @@ def load_config(model_dir: pathlib.Path) -> ProjectConfig:
         config = ProjectConfig.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(_describe_validation_error(path, text, error)) from error
+    from kservehelper.config.folder import check_base_image, check_files
+
     config._model_dir = model_dir
     if config.name is None:
         config.name = default_model_name(model_dir)
-    _check_files(path, text, config)
-    _check_base_image(path, text, config)
+    check_files(path, text, config)
+    check_base_image(path, text, config)
     return config
 
 
@@ -342,70 +342,3 @@ def _known_keys(parent: tuple[Any, ...]) -> list[str]:
     if parent == ("build",):
         model = BuildConfig
     return [field.alias or name for name, field in model.model_fields.items()]
-
-
-def _check_files(path: pathlib.Path, text: str, config: ProjectConfig) -> None:
-    model_dir = config.model_dir
-
-    def inside(relative: str, loc: tuple[Any, ...], what: str) -> pathlib.Path:
-        target = (model_dir / relative).resolve()
-        where = f"{path}:{line_of(text, loc)}"
-        if not target.is_relative_to(model_dir):
-            raise ConfigError(f"{where}: {what} '{relative}' must be inside {model_dir}")
-        if not target.is_file():
-            raise ConfigError(
-                f"{where}: {what} '{relative}' does not exist in {model_dir}; fix the path "
-                "(relative to the folder holding config.yaml)"
-            )
-        return target
-
-    entry = inside(config.entrypoint, ("entrypoint",), "entrypoint")
-    if entry.suffix != ".py":
-        raise ConfigError(f"{path}: entrypoint '{config.entrypoint}' must be a .py file")
-    try:
-        tree = ast.parse(entry.read_text(encoding="utf-8"), filename=str(entry))
-    except SyntaxError as error:
-        raise ConfigError(f"{entry}:{error.lineno}: syntax error: {error.msg}") from error
-    classes = [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
-    if config.class_name not in classes:
-        found = f"it defines {', '.join(classes)}" if classes else "it defines no class"
-        raise ConfigError(
-            f"{entry}: no top-level class '{config.class_name}' ({found}); define it, or set "
-            f"`class: <Name>` in {path.name}"
-        )
-    for index, requirements in enumerate(config.build.python_requirements):
-        inside(requirements, ("build", "python_requirements", index), "requirements file")
-    requirement_files(model_dir, config.build.python_requirements)  # their -r/-c includes
-    for index, package in enumerate(config.build.python_packages):
-        if package.strip().endswith(".whl") and "://" not in package:
-            inside(package.strip(), ("build", "python_packages", index), "wheel")
-
-
-def _check_base_image(path: pathlib.Path, text: str, config: ProjectConfig) -> None:
-    from kservehelper.build.images import resolve_base_image
-
-    key = "cuda" if config.build.cuda else "python_version"
-    try:
-        base = resolve_base_image(config.build)
-    except ConfigError as error:
-        raise ConfigError(f"{path}:{line_of(text, ('build', key))}: {error}") from None
-    for warning in base.warnings:
-        config._warnings.append(f"{path}:{line_of(text, ('build', key))}: {warning}")
-    if base.family != "python":
-        return  # checked at build time, where the image's own Python is known
-    for index, package in enumerate(config.build.system_packages):
-        if not package.startswith("python3-"):
-            continue
-        where = f"{path}:{line_of(text, ('build', 'system_packages', index))}"
-        module = package.split("=")[0].removeprefix("python3-")
-        pip_name = _PIP_NAMES.get(module, module)
-        raise ConfigError(
-            f"{where}: build.system_packages: {package} installs into Debian's own python3, "
-            f"which the image's Python ({base.image}, in /usr/local) cannot import; install "
-            f"the pip package instead (python_packages: [{pip_name}]), or build on build.cuda, "
-            "whose model runs on the distro's Python"
-        )
-
-
-# Debian python3-* packages whose PyPI name differs from the module's.
-_PIP_NAMES = {"opencv": "opencv-python-headless", "yaml": "PyYAML", "pil": "Pillow"}
