@@ -157,6 +157,9 @@ def build_image(
     result.lines = lines
     if code != 0:
         step = failed_step[0] if failed_step else (current[0] if current else "(before any step)")
+        explained = _script_error(lines)
+        if explained:
+            raise BuildError(f"docker build failed at step: {step}\n" + "\n".join(explained))
         log = "\n".join(tail)
         cause = known_cause(log)
         # The daemon's causes: a full disk at any step; a base image it cannot pull before any
@@ -173,6 +176,20 @@ def build_image(
 
 
 # Causes the daemon reports, as (pattern, what it means, what to do).
+_SCRIPT_LINE = re.compile(r"^(?:#\d+ [\d.]+ )?(kservehelper: .*)$")
+
+
+def _script_error(lines: list[str]) -> list[str]:
+    """The explanation kservehelper's own build scripts printed (``kservehelper: error: ...``
+    and the lines after it), without BuildKit's prefixes; empty when they printed none."""
+    found: list[str] = []
+    for line in lines:
+        match = _SCRIPT_LINE.match(line)
+        if match and (found or match.group(1).startswith("kservehelper: error:")):
+            found.append(match.group(1))
+    return list(dict.fromkeys(found))
+
+
 def push_image(engine: Engine, image: str, echo: Callable[[str], None] | None = None) -> str:
     """Push ``image``; return its digest (``sha256:...``)."""
     code, lines = _stream([engine.binary, "push", image], echo=echo)
