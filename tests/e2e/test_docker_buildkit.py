@@ -171,9 +171,15 @@ def test_predict_image_writes_files_like_local_predict(
     done = cli("predict", str(folder), "--image", image, "-i", f"image=@{picture}", "-o", str(out))
     answer = json.loads(done.stdout)
     (written,) = out.iterdir()
-    assert answer["output"] == str(written) and written.suffix == ".jpg"
+    assert answer["output"] == [str(written)] and written.suffix == ".jpg"
     assert Image.open(written).size == (32, 32)
     assert "data:" not in done.stdout
+    # The same answer, file name included, as local predict gives.
+    local_out = tmp_path / "local"
+    local = cli("predict", str(folder), "-i", f"image=@{picture}", "-o", str(local_out))
+    (local_file,) = local_out.iterdir()
+    assert json.loads(local.stdout)["output"] == [str(local_file)]
+    assert local_file.name == written.name
 
 
 def test_predict_image_prints_streams_as_local_predict_does(
