@@ -158,7 +158,7 @@ def test_model_name_follows_kserves_rule(tmp_path: pathlib.Path, name: str, fix:
     assert "config.yaml:1: name:" in message and f"e.g. '{fix}'" in message
 
 
-# ------------------------------------------------------------------ values that reach the Dockerfile
+# ----------------------------------------------------------- values that reach the Dockerfile
 
 HOSTILE: list[tuple[str, str]] = [
     ('name: "demo\\n"', "control character"),
@@ -194,7 +194,7 @@ def test_apt_package_versions_and_multiline_values_are_accepted(tmp_path: pathli
         make_model(
             tmp_path,
             "build:\n  system_packages: [git=1:2.39.5-0+deb12u2, libgl1, 'g++', libc6:amd64]\n"
-            "  commands: [\"echo one\\n\\techo two\"]\n"
+            '  commands: ["echo one\\n\\techo two"]\n'
             "  env: {MULTI: \"a\\nb\", TOKEN_LIMIT: 4096, MAX_TOKENS: '12'}\n",
         )
     )

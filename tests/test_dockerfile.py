@@ -230,7 +230,7 @@ HOSTILE_COMMANDS = [
 ]
 HOSTILE_ENV = {
     "A": "ends with backslash \\",
-    "Q": "it's \"quoted\" $HOME \\",
+    "Q": 'it\'s "quoted" $HOME \\',
     "B": 'quote " and $HOME and ${PATH} and `id`',
     "C": "two\nlines\nUSER root",
     "D": "tab\there",
