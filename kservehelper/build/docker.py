@@ -145,8 +145,8 @@ def _detect(binary: str, forced: str | None) -> Engine:
     if done.returncode != 0 or not server:
         reason = (done.stderr.strip().splitlines() or ["no answer"])[-1]
         raise BuildError(
-            f"the Docker daemon is not reachable ({reason}); hint: start Docker, or point "
-            "DOCKER_HOST at a running daemon"
+            f"the Docker daemon is not reachable ({reason}); hint: start Docker, or set "
+            "DOCKER_HOST to a daemon you can reach"
         )
     if forced is not None:
         if forced not in ("buildx", "buildkit", "legacy"):

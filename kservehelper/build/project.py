@@ -9,11 +9,9 @@ Nothing here imports the user's model on this machine: the model runs only insid
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
 import json
-import mimetypes
 import os
 import pathlib
 import shutil
@@ -39,6 +37,7 @@ from kservehelper.build.dockerfile import (
 from kservehelper.config.locate import LAST_PUSH_FILE
 from kservehelper.config.project import ProjectConfig, load_config
 from kservehelper.errors import BuildError
+from kservehelper.schema.cli_inputs import parse_cli_pairs, type_names_from_schema
 
 #: uv's own setting for where python-build-standalone releases are downloaded from; passed
 #: through to the build when set (CUDA images whose distro lacks the Python asked for).
@@ -201,56 +200,13 @@ def push_project(
 
 
 def parse_image_inputs(pairs: Sequence[str], schema: dict[str, Any]) -> dict[str, Any]:
-    """``name=value`` pairs as a request payload, typed by the server's input schema, as local
-    ``predict`` types them.
+    """``name=value`` pairs as a request payload, read by each input's kind as local
+    ``predict`` reads them (the server's schema names each input's kind: ``x-kind``).
 
-    Strings stay text; other types are parsed as JSON (``["a", "b"]`` for a list). Repeating a
-    list input (``-i tag=a -i tag=b``) collects the values. ``@file`` sends the file's content:
-    base64 for string inputs, a ``data:`` URI for file inputs (the container cannot read the
-    host's paths).
+    The container cannot read the host's paths: a file input's local file (``image=cat.png``
+    or ``image=@cat.png``) is sent as a ``data:`` URI.
     """
-    properties = (schema.get("input") or {}).get("properties") or {}
-    payload: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        if not sep or not name:
-            raise BuildError(f"-i {pair!r}: write inputs as name=value (or name=@file)")
-        spec = properties.get(name) or {}
-        variants = [spec, *spec.get("anyOf", [])]
-        items = [v["items"] for v in variants if isinstance(v.get("items"), dict)]
-        is_list = bool(items) or any(v.get("type") == "array" for v in variants)
-        element = [*items, *(v for v in variants if v.get("type") != "array")]
-        is_file = any(v.get("format") == "uri" for v in [*variants, *items])
-        is_text = any(v.get("type") == "string" for v in element)
-        value: Any
-        if raw.startswith("@"):
-            path = pathlib.Path(raw[1:]).expanduser()
-            if not path.is_file():
-                raise BuildError(f"-i {name}: no such file: {path}")
-            encoded = base64.b64encode(path.read_bytes()).decode()
-            if is_file:
-                mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                value = f"data:{mime};base64,{encoded}"
-            else:
-                value = encoded
-        elif is_list and raw.lstrip().startswith("["):
-            value = _json_or_text(raw)
-        elif is_text:
-            value = raw
-        else:
-            value = _json_or_text(raw)
-        if is_list and not isinstance(value, list):
-            payload.setdefault(name, []).append(value)
-        else:
-            payload[name] = value
-    return payload
-
-
-def _json_or_text(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw  # the server's validation names the field and the expected type
+    return parse_cli_pairs(pairs, type_names_from_schema(schema), in_container=True)
 
 
 def predict_with_image(

@@ -140,11 +140,13 @@ def dockerfile(
 def config_schema() -> None:
     """Print config.yaml's JSON Schema, for editors and CI.
 
-    Example (VS Code / yaml-language-server: first line of config.yaml):
+    Example: save the schema, then paste the second line as the first line of config.yaml
+    (VS Code and other editors using yaml-language-server then check and complete it):
 
-        kservehelper config-schema > config.schema.json
-
-        # yaml-language-server: $schema=config.schema.json
+    ```
+    kservehelper config-schema > config.schema.json
+    # yaml-language-server: $schema=config.schema.json
+    ```
     """
     import json
 

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from kservehelper.cli.app import app
+from kservehelper.cli.app import app, fail
 
 
 @app.command("upload-server")
@@ -46,13 +46,17 @@ def upload_server(
 
         kservehelper upload-server --dest ./uploads --host 0.0.0.0 --public-url http://files:8000
     """
+    from kservehelper.errors import KServeHelperError
     from kservehelper.upload_server.app import run_upload_server
 
-    run_upload_server(
-        dest,
-        host=host,
-        port=port,
-        token=token,
-        max_bytes=max_size_mb * 1024 * 1024,
-        public_url=public_url,
-    )
+    try:
+        run_upload_server(
+            dest,
+            host=host,
+            port=port,
+            token=token,
+            max_bytes=max_size_mb * 1024 * 1024,
+            public_url=public_url,
+        )
+    except (KServeHelperError, ValueError) as exc:  # a bad --dest, typically
+        fail(exc)

@@ -4,22 +4,36 @@ kservehelper runs on KServe's own model server. A few things it needs have no pu
 KServe 0.21; they are kept here, each with the reason, so a KServe upgrade has one file to check:
 
 * the FastAPI app KServe serves (``kserve.model_server.app``), which our routes join;
-* putting our routes ahead of KServe's on that app (Starlette matches routes in order);
-* the model server's command-line flags (its argparse parser's ``_actions``), to tell KServe's
-  own flags from typos;
+* putting our routes ahead of KServe's on that app (Starlette matches routes in order), and a
+  route only browsers match (``GET /`` is the playground for them, KServe's liveness for the
+  rest);
 * KServe's parsed flags (``kserve.model_server.args``), for the predictor settings a transformer
-  gets from KServe's controller;
-* the address the REST server binds (KServe always binds ``0.0.0.0``).
+  gets from KServe's controller, and for the server's settings: ``ModelServer``'s defaults are
+  read from them once, when KServe is imported, before ``kservehelper serve`` has checked and
+  passed its flags (:mod:`~kservehelper.serving.kserve_flags`, which must run before KServe is
+  imported, holds the parser side);
+* the addresses the REST and gRPC servers bind (KServe always binds ``0.0.0.0`` and ``[::]``).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
+from concurrent import futures
 from typing import Any
 
 from fastapi import FastAPI
+from grpc import aio
+from kserve.logging import logger
 from kserve.model_server import ModelServer
-from starlette.routing import BaseRoute
+from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
+from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
+from kserve.protocol.grpc.server import GRPCServer
+from kserve.protocol.grpc.servicer import InferenceServicer
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
+
+from kservehelper.serving.ports import ALL_INTERFACES, check_port_free
 
 
 def kserve_app() -> FastAPI:
@@ -39,11 +53,41 @@ def insert_routes_first(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
     app.router.routes[0:0] = list(routes)
 
 
-def model_server_flags() -> set[str]:
-    """Every option string KServe's model-server parser knows (``--http_port``, ...)."""
-    from kserve.model_server import parser
+class BrowserRoute(Route):
+    """A route only a browser asking for a page (``Accept: text/html``) matches.
 
-    return {option for action in parser._actions for option in action.option_strings}
+    Other clients go on to the next route with the same path: ``GET /`` stays KServe's
+    liveness answer for probes, curl and HTTP libraries.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE and not _accepts_html(scope):
+            return Match.NONE, {}
+        return match, child_scope
+
+
+def _accepts_html(scope: Scope) -> bool:
+    accept = b",".join(value for name, value in scope.get("headers", ()) if name == b"accept")
+    return b"text/html" in accept.lower()
+
+
+def enable_docs_url(app: FastAPI) -> None:
+    """KServe's ``--enable_docs_url`` for an app made before the flag was read: its
+    ``/docs`` page (KServe decides it when ``kserve.model_server`` is imported)."""
+    if app.docs_url is not None or app.openapi_url is None:
+        return
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse
+
+    openapi_url = app.openapi_url
+
+    async def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - Swagger UI")
+
+    app.docs_url = "/docs"
+    app.add_route("/docs", docs, include_in_schema=False)
 
 
 def predictor_config(predictor_host: str) -> Any:
@@ -61,18 +105,100 @@ def predictor_config(predictor_host: str) -> Any:
     )
 
 
+def _flag_settings() -> dict[str, Any]:
+    """``ModelServer``'s settings that mirror KServe's flags, as the flags are now.
+
+    ``ModelServer.__init__``'s defaults were taken from the flags when KServe was imported; the
+    flags ``kservehelper serve`` passes through are parsed after that.
+    """
+    from kserve.model_server import args
+
+    flags = vars(args)
+    names = inspect.signature(ModelServer.__init__).parameters
+    return {name: flags[name] for name in names if name in flags}
+
+
 class HostBoundModelServer(ModelServer):
-    """KServe's model server, listening on a chosen address (KServe always uses 0.0.0.0)."""
+    """KServe's model server, listening on a chosen address (KServe always uses all of them),
+    its ports checked before the model loads."""
 
     def __init__(self, host: str | None = None, **options: Any) -> None:
-        super().__init__(**options)
+        super().__init__(**{**_flag_settings(), **options})
         self.host = host
 
+    def check_ports(self) -> None:
+        """Raise :class:`~kservehelper.errors.ServeError` now if a port is taken, rather than
+        after the model's ``load()`` (minutes, with real weights)."""
+        check_port_free(
+            self.host or "0.0.0.0",
+            self.http_port,
+            what="HTTP port",
+            fix="choose another: kservehelper serve --port N (python model.py --http_port N)",
+        )
+        if self.enable_grpc:
+            check_port_free(
+                self.host or "::",
+                self.grpc_port,
+                what="gRPC port",
+                fix="choose another with --grpc_port N, or turn gRPC off: --enable_grpc false",
+            )
+
     async def _serve(self) -> None:
-        # The REST servers exist by now and bind their sockets only when served.
+        # The servers exist by now and bind their sockets only when served.
         if self.host is not None:
             for rest in (self._rest_server, self._rest_multiprocess_server):
                 config = getattr(getattr(rest, "_rest_server", rest), "config", None)
                 if config is not None:
                     config.host = self.host
+            self._bind_grpc(self.host)
         await super()._serve()
+
+    def _bind_grpc(self, host: str) -> None:
+        """Swap KServe's gRPC server, not started yet, for one listening on ``host``."""
+        kserve_grpc: GRPCServer | None = getattr(self, "_grpc_server", None)
+        if kserve_grpc is None or host in ALL_INTERFACES:  # KServe's own [::] is all of them
+            return
+        for index, pending in enumerate(self.servers):
+            if getattr(pending, "cr_code", None) is GRPCServer.start.__code__:
+                pending.close()  # never started: closing it is all there is to undo
+                bound = HostBoundGRPCServer(
+                    host,
+                    kserve_grpc._port,
+                    kserve_grpc._data_plane,
+                    kserve_grpc._model_repository_extension,
+                    kwargs=kserve_grpc._kwargs,
+                    grace_period=kserve_grpc._grace_period,
+                )
+                self._grpc_server = bound
+                self.servers[index] = bound.start(self.max_threads)
+
+
+class HostBoundGRPCServer(GRPCServer):
+    """KServe's gRPC server on a chosen address; KServe's ``start`` binds ``[::]`` always.
+
+    ``start`` is KServe 0.21's, with the listen address as the one change.
+    """
+
+    def __init__(self, host: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._host = host
+
+    async def start(self, max_workers: int) -> None:
+        servicer = InferenceServicer(self._data_plane, self._model_repository_extension)
+        self._server = aio.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers),
+            interceptors=(LoggingInterceptor(), ExceptionToStatusInterceptor()),
+            options=[
+                ("grpc.max_send_message_length", self._kwargs.get("grpc_max_send_message_length")),
+                (
+                    "grpc.max_receive_message_length",
+                    self._kwargs.get("grpc_max_receive_message_length"),
+                ),
+            ],
+        )
+        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, self._server)
+        address = f"[{self._host}]" if ":" in self._host else self._host
+        self._server.add_insecure_port(f"{address}:{self._port}")
+        logger.info("Starting gRPC server on %s:%s", address, self._port)
+        await self._server.start()
+        await self._server.wait_for_termination()

@@ -57,11 +57,11 @@ def test_image_inputs_are_typed_by_the_schema(tmp_path: pathlib.Path) -> None:
     schema = {
         "input": {
             "properties": {
-                "text": {"type": "string"},
-                "count": {"type": "integer"},
-                "image": {"type": "string", "format": "uri"},
-                "raw": {"type": "string"},
-                "maybe": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                "text": {"type": "string", "x-kind": "str"},
+                "count": {"type": "integer", "x-kind": "int"},
+                "image": {"type": "string", "format": "uri", "x-kind": "Path"},
+                "raw": {"type": "string", "x-kind": "str"},
+                "maybe": {"anyOf": [{"type": "string"}, {"type": "null"}], "x-kind": "str"},
             }
         }
     }
@@ -82,10 +82,11 @@ def test_image_inputs_type_lists_as_local_predict_does() -> None:
     schema = {
         "input": {
             "properties": {
-                "tags": {"type": "array", "items": {"type": "string"}},
-                "sizes": {"type": "array", "items": {"type": "integer"}},
+                "tags": {"type": "array", "items": {"type": "string"}, "x-kind": "list[str]"},
+                "sizes": {"type": "array", "items": {"type": "integer"}, "x-kind": "list[int]"},
                 "maybe_tags": {
-                    "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]
+                    "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
+                    "x-kind": "list[str]",
                 },
             }
         }
