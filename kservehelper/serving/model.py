@@ -333,6 +333,7 @@ class KServeModel(kserve.Model):
     def serve(
         name: str,
         model_class: type,
+        num_replicas: int | None = None,
         *,
         max_concurrency: int | None = None,
         upload_to: str | None = None,
@@ -346,6 +347,9 @@ class KServeModel(kserve.Model):
         """Load ``model_class`` and serve it as ``name`` on the KServe model server.
 
         Args:
+            num_replicas: Copies of the model on Ray Serve behind this one server, each its
+                own process (``pip install "kservehelper[ray]"``; see docs/scaling.md).
+                Default 1: no Ray.
             max_concurrency: Predictions running at once (default 1); more requests queue.
             upload_to: Default destination of output files (a webhook URL, s3://, gs://).
             workers: Processes serving requests (KServe's multi-process server), each with its
@@ -378,6 +382,7 @@ class KServeModel(kserve.Model):
                 enable_grpc=enable_grpc,
                 predictor_host=predictor_host,
                 model_kwargs=kwargs,
+                num_replicas=num_replicas,
             )
         except KServeHelperError as exc:
             # `python model.py`: a start-up problem (a port taken, a bad setting) is one line.
