@@ -63,7 +63,9 @@ def predict(
         kservehelper predict examples/blur-image --image 127.0.0.1:5000/blur:1 -i radius=4
     """
     if image is not None:
-        predict_in_image(model_dir, image, inputs or [], method=method, docker=docker)
+        predict_in_image(
+            model_dir, image, inputs or [], method=method, docker=docker, output=output
+        )
         return
     location, model = load_local_model(model_dir, name, class_name)
     payload = local_request(model, method, inputs or [])
@@ -72,15 +74,30 @@ def predict(
 
 
 def predict_in_image(
-    model_dir: Path, image: str, inputs: Sequence[str], *, method: str, docker: str | None
+    model_dir: Path,
+    image: str,
+    inputs: Sequence[str],
+    *,
+    method: str,
+    docker: str | None,
+    output: Path | None = None,
 ) -> None:
-    """Run the built image (kservehelper/build/project.py) and predict over HTTP."""
+    """Run the built image (kservehelper/build/project.py) and predict over HTTP; output files
+    land in ``output`` (default: the current folder) and print as local predict prints."""
     from kservehelper.build.project import predict_with_image
+    from kservehelper.cli import output as printer
     from kservehelper.errors import KServeHelperError
 
     try:
         predict_with_image(
-            model_dir, image, list(inputs), method=method, docker_binary=docker, echo=typer.echo
+            model_dir,
+            image,
+            list(inputs),
+            method=method,
+            docker_binary=docker,
+            output_dir=output,
+            on_result=printer.print_result,
+            on_item=printer.print_stream_item,
         )
     except KServeHelperError as exc:
         fail(exc)
@@ -162,17 +179,20 @@ async def _predict_and_print(model: KServeModel, method: str, payload: dict[str,
 
 
 def print_result(result: dict[str, Any]) -> None:
-    """A prediction's response, as indented JSON."""
-    import json
+    """A prediction's response, as indented JSON (cli/output.py: as ``predict --image``)."""
+    from kservehelper.cli import output as printer
 
-    typer.echo(json.dumps(result, indent=2, default=str))
+    printer.print_result(result)
 
 
 def print_stream_item(item: Any) -> None:
-    """One stream item, as one JSON line, printed as soon as it arrives."""
+    """One stream item, as one JSON line, printed as soon as it arrives (cli/output.py)."""
+    import json
+
+    from kservehelper.cli import output as printer
     from kservehelper.serving import streaming
 
-    typer.echo(streaming.dumps(item).decode())
+    printer.print_stream_item(json.loads(streaming.dumps(item)))
 
 
 @app.command()

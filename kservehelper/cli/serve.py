@@ -56,6 +56,13 @@ def serve(
         int,
         typer.Option(help="Processes serving requests, each with its own model copy.", min=1),
     ] = 1,
+    replicas: Annotated[
+        int,
+        typer.Option(
+            help="Copies of the model on Ray Serve behind this server (kservehelper[ray]).",
+            min=1,
+        ),
+    ] = 1,
     predictor_host: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -77,6 +84,8 @@ def serve(
         kservehelper serve examples/hello --port 9000
 
         kservehelper serve examples/transformer --port 9001 --predictor-host 127.0.0.1:9002
+
+        kservehelper serve examples/hello --replicas 2   # two copies on Ray Serve
 
         curl localhost:9000/v1/models/hello:predict \\
             -H 'Content-Type: application/json' -d '{"name": "Ada"}'
@@ -100,6 +109,7 @@ def serve(
         max_queue=max_queue,
         upload_to=upload_to,
         workers=workers,
+        num_replicas=replicas,
         http_port=port,
         host=host,
         predictor_host=predictor_host,

@@ -173,6 +173,7 @@ class KServeModel(kserve.Model):
     def serve(
         name: str,
         model_class: type,
+        num_replicas: int | None = None,
         *,
         max_concurrency: int | None = None,
         max_queue: int | None = None,
@@ -187,6 +188,9 @@ class KServeModel(kserve.Model):
         """Load ``model_class`` and serve it as ``name`` on the KServe model server.
 
         Args:
+            num_replicas: Copies of the model on Ray Serve behind this one server, each its
+                own process (``pip install "kservehelper[ray]"``; see docs/scaling.md).
+                Default 1: no Ray.
             max_concurrency: Predictions running at once (default 1); more requests queue.
             max_queue: Requests that may wait for a slot (default 64); more are answered
                 503 with ``Retry-After``.
@@ -222,6 +226,7 @@ class KServeModel(kserve.Model):
                 enable_grpc=enable_grpc,
                 predictor_host=predictor_host,
                 model_kwargs=kwargs,
+                num_replicas=num_replicas,
             )
         except KServeHelperError as exc:
             # `python model.py`: a start-up problem (a port taken, a bad setting) is one line.

@@ -103,6 +103,14 @@ class Pipeline:
         response["running_time"] = f"{time.perf_counter() - started:.6f}s"
         return response
 
+    # -- shutdown (serving.shutdown.Drainable) ---------------------------------------------
+
+    def open_requests(self) -> int:
+        return len(self.open)
+
+    def stop_admitting(self) -> None:
+        self.admission.close()
+
     def cancel_all(self, reason: KServeHelperError) -> None:
         """Cancel every open request (shutdown grace over)."""
         for request in list(self.open):

@@ -23,6 +23,7 @@ def start_model_server(
     enable_grpc: bool | None,
     predictor_host: str | None,
     model_kwargs: dict[str, Any],
+    num_replicas: int | None = None,
 ) -> None:
     """Make the served model, load it, and run ``kserve.ModelServer`` until it stops.
 
@@ -34,6 +35,14 @@ def start_model_server(
 
     # Folders of servers killed before they could remove them (SIGKILL, OOM, a crash).
     workdirs.remove_stale_folders()
+    if num_replicas is not None and num_replicas != 1:  # copies on Ray Serve
+        from kservehelper.serving.replicas import serve_replicas
+
+        return serve_replicas(
+            name, model_class, num_replicas, host=host, http_port=http_port,
+            enable_grpc=enable_grpc, workers=workers, max_concurrency=max_concurrency,
+            upload_to=upload_to, model_kwargs=model_kwargs,
+        )  # fmt: skip
     model_type = TransformerModel if is_transformer(model_class) else KServeModel
     model = model_type(
         name,

@@ -20,38 +20,53 @@ import asyncio
 import logging
 import time
 import weakref
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from kservehelper.errors import ShuttingDown
+from kservehelper.errors import KServeHelperError, ShuttingDown
 from kservehelper.settings import env_name, get_settings
 
-if TYPE_CHECKING:
-    from kservehelper.serving.pipeline import Pipeline
-
 logger = logging.getLogger("kserve.kservehelper")
+
+
+class Drainable(Protocol):
+    """What a served model offers the shutdown (a :class:`~kservehelper.serving.pipeline.
+    Pipeline` does; a model serving requests some other way can too)."""
+
+    def open_requests(self) -> int:
+        """Requests accepted and not answered yet (running, queued, streaming)."""
+        ...
+
+    def stop_admitting(self) -> None:
+        """From now on: not ready, and new requests are answered 503 ``ShuttingDown``."""
+        ...
+
+    def cancel_all(self, reason: KServeHelperError) -> None:
+        """Answer every open request with ``reason`` now."""
+        ...
+
 
 ANSWER_TIMEOUT = 5.0
 """Seconds the cancelled requests get to send their 503 before the server stops anyway."""
 
 _POLL = 0.05
 
-_pipelines: weakref.WeakSet[Pipeline] = weakref.WeakSet()
+_served: weakref.WeakSet[Drainable] = weakref.WeakSet()
 
 
-def register(pipeline: Pipeline) -> None:
-    """Include ``pipeline`` (one per served model) in this process's shutdown."""
-    _pipelines.add(pipeline)
+def register(served: Drainable) -> None:
+    """Include ``served`` (one per served model) in this process's shutdown."""
+    _served.add(served)
 
 
 def open_requests() -> int:
     """Requests being served in this process (running, queued or streaming)."""
-    return sum(len(pipeline.open) for pipeline in list(_pipelines))
+    return sum(served.open_requests() for served in list(_served))
 
 
 def stop_admitting() -> None:
     """Step 1: readiness fails and new requests are refused (503), from now on."""
-    for pipeline in list(_pipelines):
-        pipeline.admission.close()
+    for served in list(_served):
+        served.stop_admitting()
 
 
 def cancel_everything() -> None:
@@ -61,8 +76,8 @@ def cancel_everything() -> None:
         "the server is shutting down and this request did not finish within its grace "
         f"period ({env_name('shutdown_grace')}={grace:g}s); retry"
     )
-    for pipeline in list(_pipelines):
-        pipeline.cancel_all(reason)
+    for served in list(_served):
+        served.cancel_all(reason)
 
 
 async def _wait_until_idle(seconds: float) -> bool:
