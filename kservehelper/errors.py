@@ -20,6 +20,10 @@ class KServeHelperError(Exception):
         """The JSON body of the HTTP error response."""
         return {"error": str(self)}
 
+    def response_headers(self) -> dict[str, str]:
+        """Headers of the HTTP error response (``Retry-After`` for a 503)."""
+        return {}
+
 
 class SignatureError(KServeHelperError):
     """A model class cannot be served as written (bad annotation, bad default, ...).
@@ -78,3 +82,45 @@ class ModelError(KServeHelperError):
 
 class ServeError(KServeHelperError):
     """The model server cannot start as asked (its port is taken, a flag is unknown, ...)."""
+
+
+class Unavailable(KServeHelperError):
+    """The server cannot take the request now: HTTP 503 with ``Retry-After`` (seconds)."""
+
+    http_status = 503
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": str(self), "type": type(self).__name__, "retry_after": self.retry_after}
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class ServerBusy(Unavailable):
+    """Every slot is busy and the admission queue is full (``KSERVEHELPER_MAX_QUEUE``)."""
+
+
+class ShuttingDown(Unavailable):
+    """The server is draining after SIGTERM: it finishes what it has and takes nothing new."""
+
+
+class ClientDisconnected(KServeHelperError):
+    """The client closed the connection before the answer: its work is dropped.
+
+    Nobody reads the response; 499 (nginx's "client closed request") marks it in logs.
+    """
+
+    http_status = 499
+
+
+class DeadlineExceeded(KServeHelperError):
+    """Part of a request took longer than its deadline allows: HTTP 504."""
+
+    http_status = 504
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": str(self), "type": type(self).__name__}

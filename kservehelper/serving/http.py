@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from kservehelper.errors import InputError, KServeHelperError
 from kservehelper.serving import streaming
+from kservehelper.serving.cancellation import serving_client
 from kservehelper.serving.kserve_compat import insert_routes_first
 from kservehelper.serving.playground.routes import playground_routes
 
@@ -27,12 +28,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger("kserve.kservehelper")
 
 _JSON_TYPES = ("application/json", "application/cloudevents+json", "text/json")
-_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def json_response(body: Any, status_code: int = 200) -> Response:
+def json_response(
+    body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     return Response(
-        content=streaming.dumps(body), status_code=status_code, media_type="application/json"
+        content=streaming.dumps(body),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
     )
 
 
@@ -43,9 +48,9 @@ def error_response(exc: BaseException) -> Response:
     model's code is the model saying the input is wrong (400); anything else is a 500.
     """
     if isinstance(exc, KServeHelperError):
-        if exc.http_status >= 500:
+        if exc.http_status >= 500 and exc.http_status != 503:
             logger.error("request failed: %s", exc)
-        return json_response(exc.to_dict(), exc.http_status)
+        return json_response(exc.to_dict(), exc.http_status, exc.response_headers())
     if isinstance(exc, ValueError):
         message = str(exc) or "the model rejected the input"
         detail = [{"loc": [], "msg": message, "type": "value_error"}]
@@ -116,6 +121,7 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
         headers = dict(request.headers.items())
         try:
             payload = decode_body(await request.body(), request.headers.get("content-type"))
+            serving_client(request.receive)  # the pipeline drops the work if the client leaves
             if method == "predict":
                 # Through kserve.Model.__call__: KServe's metrics and latency logging apply.
                 result, _ = await found(payload, headers=headers)
@@ -130,12 +136,7 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
                 return error_response(
                     TypeError(f"{method}() returned a value that cannot be sent as JSON: {exc}")
                 )
-        sse = _wants_sse(request)
-        body = streaming.encode_stream(
-            result.batches, sse, on_close=result.close, transform=result.transform
-        )
-        media_type = streaming.EVENT_STREAM if sse else streaming.JSON_LINES
-        return StreamingResponse(body, media_type=media_type, headers=_STREAM_HEADERS)
+        return streaming.stream_response(result, _wants_sse(request))
 
     async def predict(model_name: str, request: Request) -> Response:
         return await handle("predict", model_name, request)
