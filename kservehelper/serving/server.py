@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kservehelper.deprecation import show_deprecations
 from kservehelper.serving import workdirs
 from kservehelper.serving.kserve_compat import HostBoundModelServer, kserve_app, predictor_config
 from kservehelper.serving.model import KServeModel
@@ -33,6 +34,7 @@ def start_model_server(
     from kservehelper.serving.http import install_routes
     from kservehelper.serving.transformer import TransformerModel, is_transformer
 
+    show_deprecations()  # the model's 2.0 names, which Python hides outside __main__
     # Folders of servers killed before they could remove them (SIGKILL, OOM, a crash).
     workdirs.remove_stale_folders()
     if num_replicas is not None and num_replicas != 1:  # copies on Ray Serve
