@@ -13,6 +13,11 @@ KServe 0.21; they are kept here, each with the reason, so a KServe upgrade has o
   passed its flags (:mod:`~kservehelper.serving.kserve_flags`, which must run before KServe is
   imported, holds the parser side);
 * the addresses the REST and gRPC servers bind (KServe always binds ``0.0.0.0`` and ``[::]``);
+* the event loop. KServe's ``--event_loop`` flag (default ``auto``: uvloop when installed, and
+  KServe's own ``uvicorn[standard]`` requirement installs it) reaches uvicorn's config, but a
+  single-process ``ModelServer.start`` runs the server under ``asyncio.run`` with whatever loop
+  policy is set, so it runs on stdlib asyncio; only the multi-process workers honour the flag.
+  :func:`use_event_loop` applies the flag before ``start`` (measured in docs/benchmarks.md);
 * shutdown. KServe handles signals in two places: ``ModelServer.register_signal_handler``
   (``kserve/model_server.py``) points SIGINT/SIGTERM/SIGQUIT at ``ModelServer.stop``, and the
   REST server (``RESTServer._server`` in ``kserve/protocol/rest/server.py``) is a uvicorn
@@ -50,7 +55,7 @@ from kserve.protocol.rest.server import _RefreshingServer
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
-from kservehelper.serving import shutdown, workdirs
+from kservehelper.serving import shutdown, workdirs, worker_load
 from kservehelper.serving.ports import ALL_INTERFACES, check_port_free
 from kservehelper.settings import get_settings
 
@@ -140,6 +145,24 @@ def _flag_settings() -> dict[str, Any]:
     return {name: flags[name] for name in names if name in flags}
 
 
+def use_event_loop(choice: str) -> str:
+    """Make ``asyncio.run`` (KServe's ``start``) use the loop KServe's ``--event_loop`` flag
+    names: ``uvloop``, ``asyncio``, or ``auto`` (uvloop if it is installed). Returns the one
+    used. KServe's ``setup_event_loop`` asks for the current loop before ``asyncio.run``
+    makes its own, so a current loop of the chosen kind is set too."""
+    if choice not in ("auto", "uvloop"):
+        return "asyncio"
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            logger.warning("--event_loop uvloop: uvloop is not installed; using asyncio")
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    return "uvloop"
+
+
 class HostBoundModelServer(ModelServer):
     """KServe's model server, listening on a chosen address (KServe always uses all of them),
     its ports checked before the model loads."""
@@ -164,6 +187,10 @@ class HostBoundModelServer(ModelServer):
                 what="gRPC port",
                 fix="choose another with --grpc_port N, or turn gRPC off: --enable_grpc false",
             )
+
+    def start(self, models: list[Any]) -> None:
+        use_event_loop(str(getattr(self, "event_loop", "auto")))
+        super().start(models)
 
     async def _serve(self) -> None:
         # The servers exist by now and bind their sockets only when served.
@@ -287,6 +314,8 @@ class DrainingServer(_RefreshingServer):
 
     async def _serve(self, sockets: list[socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
+        # A worker process (workers > 1) loads its model now, not while it was unpickled.
+        worker_load.start_pending_loads()
         try:
             await super()._serve(sockets)
         finally:

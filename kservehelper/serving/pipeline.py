@@ -9,7 +9,9 @@ generator has stopped. While the model's sync code is still running in a thread 
 stopped), the slot and the files are released only when it returns.
 
 ``KServeModel``, the transformer and ``kservehelper predict`` all run requests through a
-:class:`Pipeline`; batching and other executors are meant to plug in at :meth:`Request.call`.
+:class:`Pipeline`. A sync method with no input to download queues its call itself
+(:mod:`~kservehelper.serving.sync_calls`: the thread that frees a slot runs the next call);
+every other request waits for its slot here, then calls.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from kservehelper.serving import outputs, shutdown, streaming, workdirs
 from kservehelper.serving.admission import Admission, count_abandoned
 from kservehelper.serving.cancellation import Cancellation, current_client
 from kservehelper.serving.inputs import fetch_file
+from kservehelper.serving.sync_calls import SyncCall
 from kservehelper.serving.threads import user_code_threads
 from kservehelper.settings import env_name, get_settings
 
@@ -66,6 +69,14 @@ class Pipeline:
             method: may_return_files(served.model_class, signature)
             for method, signature in served.signatures.items()
         }
+        self._file_inputs = {
+            method: tuple(f.name for f in signature.fields.values() if f.is_file)
+            for method, signature in served.signatures.items()
+        }
+        #: Methods whose calls queue as they are (sync; see sync_calls).
+        self._queued_calls = {
+            method for method in served.signatures if is_sync_method(served.model, method)
+        }
         shutdown.register(self)
 
     @property
@@ -86,16 +97,23 @@ class Pipeline:
         """A new request on ``signature``'s method: ``async with pipeline.request(sig) as r``."""
         if not self.served.ready:  # used directly, not through the server: load on first use
             self.served.load()
-        return Request(self, signature, self._may_return_files.get(signature.method, True))
+        method = signature.method
+        file_inputs = self._file_inputs.get(method)
+        if file_inputs is None:
+            file_inputs = tuple(f.name for f in signature.fields.values() if f.is_file)
+        return Request(self, signature, self._may_return_files.get(method, True), file_inputs)
 
     async def run(self, method: str, payload: Any) -> dict[str, Any] | streaming.ModelStream:
         """Serve one request to ``method``: the answer, or a stream the caller must close."""
         started = time.perf_counter()
         async with self.request(self.signature(method)) as request:
             kwargs = request.validate(payload)
-            await request.take_slot()
-            await request.fetch_inputs(kwargs)
-            result = await request.call(method, **kwargs)
+            if method in self._queued_calls and not request.files_to_fetch(kwargs):
+                result = await request.call_queued(method, **kwargs)
+            else:
+                await request.take_slot()
+                await request.fetch_inputs(kwargs)
+                result = await request.call(method, **kwargs)
             if streaming.is_stream(result):
                 return request.stream(result)
             request.release_slot()
@@ -154,8 +172,15 @@ class Resources:
 class Request:
     """One request's state and the resources it holds (see the module docstring)."""
 
-    def __init__(self, pipeline: Pipeline, signature: ModelSignature, files_possible: bool):
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        signature: ModelSignature,
+        files_possible: bool,
+        file_inputs: tuple[str, ...],
+    ) -> None:
         self.pipeline = pipeline
+        self.file_inputs = file_inputs
         self.served = pipeline.served
         self.signature = signature
         self.files_possible = files_possible
@@ -166,6 +191,7 @@ class Request:
         self._stack = Resources()
         self._slot_since: float | None = None
         self._user_code: asyncio.Future[Any] | None = None
+        self._queued_call: SyncCall | None = None
         self._files: list[pathlib.Path] = []
 
     async def __aenter__(self) -> Request:
@@ -189,7 +215,10 @@ class Request:
         self.pipeline.open.discard(self)
 
     def _count_abandoned(self, reason: KServeHelperError) -> None:
-        count_abandoned(self.served.name, self.stage, type(reason).__name__)
+        stage = self.stage
+        if stage == "queued" and self._queued_call is not None and self._queued_call.started_at:
+            stage = "running"  # a thread took the call
+        count_abandoned(self.served.name, stage, type(reason).__name__)
 
     def after_user_code(self, function: Callable[..., Any], *args: Any) -> None:
         """Call ``function(*args)`` now, or when the model's code running for this request
@@ -225,11 +254,19 @@ class Request:
         if self._slot_since is not None:
             held, self._slot_since = time.perf_counter() - self._slot_since, None
             self.pipeline.admission.release(held)
+        queued = self._queued_call
+        if queued is not None and queued.holds_slot and queued.future.done():
+            queued.holds_slot = False  # a stream's slot, kept after its call returned
+            self.pipeline.admission.release(time.perf_counter() - queued.started_at)
+
+    def files_to_fetch(self, kwargs: dict[str, Any]) -> bool:
+        """Whether the request has input files to download before the model runs."""
+        return any(kwargs[name] for name in self.file_inputs)
 
     async def fetch_inputs(self, kwargs: dict[str, Any]) -> None:
         """Replace file inputs (URLs, data: URIs) in ``kwargs`` by local files, into this
         request's working folder (removed when the request ends)."""
-        fields = [f for f in self.signature.fields.values() if f.is_file and kwargs[f.name]]
+        fields = [self.signature.fields[n] for n in self.file_inputs if kwargs[n]]
         if not fields:
             return
         self.stage = "fetching"
@@ -267,6 +304,30 @@ class Request:
         finally:
             if running.done():
                 self._user_code = None
+
+    async def call_queued(self, method: str, **kwargs: Any) -> Any:
+        """Call the model's sync ``method``, the call itself waiting in the admission queue
+        (see :mod:`~kservehelper.serving.sync_calls`). Abandoned while queued, it never
+        runs; while running, ``KServeModel.cancelled()`` turns true and the result is
+        discarded."""
+        self.stage = "queued"
+        function = getattr(self.served.model, method)
+        queued = SyncCall(self.pipeline.admission, self.cancellation, function, (), kwargs)
+        self._queued_call = queued
+        self._user_code = queued.future
+        self._stack.callback(self.after_user_code, self.release_slot)
+        queued.start()
+        try:
+            async with self.cancellation.section():
+                result = await asyncio.shield(queued.future)
+        except BaseException:
+            queued.withdraw()
+            raise
+        finally:
+            if queued.future.done():
+                self._user_code = None
+        self.stage = "running"
+        return result
 
     async def respond(self, result: Any) -> dict[str, Any]:
         """The response body for a (non-stream) result: files delivered as URLs, the
@@ -358,6 +419,14 @@ class Request:
             paths = outputs.check_output_paths([item], self.signature.method)
             return (await self.deliver(paths))[0]
         return item
+
+
+def is_sync_method(model: Any, method: str) -> bool:
+    """Whether the model's ``method`` is a plain function (run in a thread), not async."""
+    function = getattr(model, method, None)
+    return callable(function) and not (
+        inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
+    )
 
 
 def may_return_files(model_class: type, signature: ModelSignature) -> bool:
