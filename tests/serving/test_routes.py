@@ -40,7 +40,7 @@ def test_dict_output_is_returned_as_is_with_running_time(hello: RunningServer) -
 
 
 def test_upload_webhook_is_accepted_and_not_passed_to_predict(hello: RunningServer) -> None:
-    response = post(hello, {"name": "Ada", "upload_webhook": "http://127.0.0.1:1/upload"})
+    response = post(hello, {"name": "Ada", "upload_webhook": "https://uploads.example.com/upload"})
     assert response.status_code == 200, response.text
 
 

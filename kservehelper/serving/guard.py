@@ -1,0 +1,110 @@
+"""The ASGI middleware in front of every route: request size, stalled bodies, the HTTP surface,
+and errors nothing else answered.
+
+* A body larger than ``KSERVEHELPER_MAX_REQUEST_BYTES`` is refused with 413 before the route
+  runs when ``Content-Length`` announces it, and as soon as the bytes read pass the limit
+  otherwise (a chunked body); the connection is then closed, so the rest is never read.
+* A body that stalls for ``KSERVEHELPER_BODY_TIMEOUT`` seconds fails the request with 408.
+* Request line and headers larger than ``KSERVEHELPER_MAX_HEADER_BYTES``: 431.
+* An exception no route handled is answered in the error shape (never uvicorn's plain-text
+  500), through the same ``error_response`` the routes use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kservehelper.errors import HeadersTooLarge, InputError, RequestTimeout
+from kservehelper.serving.request_body import too_large
+from kservehelper.settings import env_name, get_settings
+
+
+class RequestGuard:
+    """Pure ASGI middleware (see the module docs)."""
+
+    def __init__(
+        self, app: ASGIApp, *, error_response: Callable[[BaseException], Response]
+    ) -> None:
+        self.app = app
+        self.error_response = error_response
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        settings = get_settings()
+        head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        head += sum(len(key) + len(value) + 4 for key, value in scope.get("headers", ()))
+        if head > settings.max_header_bytes:  # arrived in one read; longer ones the connection
+            too_long = HeadersTooLarge(  # layer refuses while they arrive
+                f"the request line and headers are larger than {settings.max_header_bytes} "
+                f"bytes ({env_name('max_header_bytes')})"
+            )
+            await self._answer(too_long, scope, receive, send, close=True)
+            return
+        limit = settings.max_request_bytes
+        announced = _header(scope, b"content-length")
+        if announced is not None:
+            if not announced.isdigit():
+                bad = InputError("Content-Length must be a number of bytes")
+                await self._answer(bad, scope, receive, send, close=True)
+                return
+            if int(announced) > limit:
+                await self._answer(too_large(limit), scope, receive, send, close=True)
+                return
+        has_body = announced not in (None, "0") or _header(scope, b"transfer-encoding") is not None
+        started = False
+        received = 0
+        body_done = not has_body
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        async def guarded_receive() -> Message:
+            nonlocal received, body_done
+            if body_done:  # no body, or all of it read: waiting for a disconnect is no stall
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), settings.body_timeout)
+            except asyncio.TimeoutError:
+                raise RequestTimeout(
+                    f"the request body stalled for {settings.body_timeout:g}s "
+                    f"({env_name('body_timeout')})"
+                ) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise too_large(limit)
+                body_done = not message.get("more_body", False)
+            else:
+                body_done = True
+            return message
+
+        try:
+            await self.app(scope, guarded_receive, guarded_send)
+        except Exception as error:
+            if started:  # too late for an error response: uvicorn closes the connection
+                raise
+            await self._answer(error, scope, receive, send, close=not body_done)
+
+    async def _answer(
+        self, error: BaseException, scope: Scope, receive: Receive, send: Send, *, close: bool
+    ) -> None:
+        response = self.error_response(error)
+        if close:  # the unread rest of the body is not worth reading: end the connection
+            response.headers["connection"] = "close"
+        await response(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1").strip()
+    return None
