@@ -112,7 +112,10 @@ def run_seaweedfs() -> Iterator[SeaweedS3]:
     process = subprocess.Popen(
         [weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
          "-s3", f"-s3.port={s3_port}", f"-master.port={master}", f"-volume.port={volume}",
-         f"-filer.port={filer}", "-master.volumeSizeLimitMB=128", "-volume.max=1000"],
+         f"-filer.port={filer}", "-master.volumeSizeLimitMB=128", "-volume.max=1000",
+         # SeaweedFS 4.x also opens fixed ports (Iceberg 8181, Lance 9101): two servers at
+         # once (parallel test runs) would collide there, so those listeners are off.
+         "-s3.port.iceberg=0", "-s3.port.lance=0"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     server = SeaweedS3(endpoint=f"http://127.0.0.1:{s3_port}", env=dict(S3_ENV))

@@ -3,8 +3,7 @@
 A JSON body carrying a 100 MB ``data:`` URI would otherwise sit in memory three times over: the
 bytes read, the parsed string, the decoded file. Before the body is parsed,
 :func:`spool_data_uris` finds every large base64 ``data:`` URI string in it, decodes it to a
-file in chunks, and overwrites it in place with a short placeholder (padded with JSON
-whitespace, so positions in parse errors stay true). The parsed payload then holds placeholders;
+file in chunks, and replaces it in place with a short placeholder. The parsed payload then holds placeholders;
 :func:`take_spooled` hands the file to the file input that receives one, and
 :func:`restore_unclaimed` puts the original text back wherever a placeholder landed somewhere
 else (a ``str`` input that happens to carry a ``data:`` URI), so models see exactly what was sent.
@@ -125,27 +124,33 @@ def spool_data_uris(body: bytearray, spool: Spool) -> None:
             return
         position = token.end()
         if position - start >= SPOOL_THRESHOLD and not _is_key(body, position):
-            _spool_one(body, start, position, spool)
+            position = _spool_one(body, start, position, spool)
 
 
 def _is_key(body: bytearray, end: int) -> bool:
     return _COLON.match(body, end) is not None
 
 
-def _spool_one(body: bytearray, start: int, end: int, spool: Spool) -> None:
+def _spool_one(body: bytearray, start: int, end: int, spool: Spool) -> int:
+    """Spool the string token ``body[start:end]`` if it is a base64 ``data:`` URI; returns
+    where the scan goes on."""
     inner_start, inner_end = start + 1, end - 1
     comma = body.find(b",", inner_start, min(inner_end, inner_start + 512))
     if comma < 0 or body.find(b"\\", inner_start, inner_end) >= 0:
-        return  # escaped characters or no header: parsed and decoded the ordinary way
+        return end  # escaped characters or no header: parsed and decoded the ordinary way
     if _HEADER.fullmatch(body, inner_start, comma) is None:
-        return
+        return end
     placeholder, path = spool.new_path()
-    if not _decode_to_file(memoryview(body)[comma + 1 : inner_end], path):
+    with memoryview(body) as view:
+        decoded = _decode_to_file(view[comma + 1 : inner_end], path)
+    if not decoded:
         path.unlink(missing_ok=True)
-        return
+        return end
     spool.files[placeholder] = SpooledFile(path, body[inner_start:comma].decode("ascii"))
     replacement = f'"{placeholder}"'.encode()
-    body[start:end] = replacement + b" " * (end - start - len(replacement))
+    body[start : start + len(replacement)] = replacement
+    del body[start + len(replacement) : end]  # in place: no second copy of the body
+    return start + len(replacement)
 
 
 def _decode_to_file(data: memoryview, path: Path) -> bool:

@@ -196,7 +196,8 @@ def _segments(path: str) -> tuple[str, ...]:
 class AllowEntry:
     """One allow-list entry: ``scheme://host[:port][/path-prefix]`` or ``s3|gs://bucket[/prefix]``.
 
-    ``port`` ``None`` allows any port; ``prefix`` is compared on whole path segments.
+    ``port`` ``None`` allows any port; ``prefix`` is compared on whole path segments; ``host``
+    empty (the entry ``s3://`` or ``gs://``) allows every bucket.
     """
 
     scheme: str
@@ -207,7 +208,12 @@ class AllowEntry:
 
     @classmethod
     def parse(cls, text: str, variable: str) -> AllowEntry:
-        """Parse one entry of ``variable``; a malformed entry is a :class:`ConfigError`."""
+        """Parse one entry of ``variable``; a malformed entry is a :class:`ConfigError`.
+
+        ``s3://`` or ``gs://`` alone admits every bucket of that store.
+        """
+        if text.lower() in ("s3://", "gs://"):
+            return cls(text[:2].lower(), "", None, (), text)
         try:
             target = parse_target(text)
             parts = urlsplit(text)
@@ -226,7 +232,7 @@ class AllowEntry:
         """Whether ``target`` falls under this entry."""
         return (
             self.scheme == target.scheme
-            and self.host == target.host
+            and (self.host == target.host or (not self.host and self.scheme in BUCKET_SCHEMES))
             and (self.port is None or self.port == target.port)
             and target.segments[: len(self.prefix)] == self.prefix
         )

@@ -13,10 +13,19 @@ import httpx
 import pytest
 
 from kservehelper.errors import InputError, UploadError
-from kservehelper.storage.base import StorageSettings, resolve
+from kservehelper.storage.base import Destination, StorageSettings
 from kservehelper.storage.put import PutDestination
+from kservehelper.storage.registry import resolve as resolve_destination
 from kservehelper.storage.webhook import WebhookDestination
 from tests.fixtures_storage import UploadServer, start_upload_server, stop_process
+
+
+def resolve(url: str, settings: StorageSettings) -> Destination:
+    """A request's destination on a loopback test server: admitted by the allow-list (and as
+    an upload-token origin), as an operator running the upload server next door would."""
+    origin = "/".join(url.split("/")[:3])
+    admitted = dataclasses.replace(settings, allowed=(origin,), token_origins=(origin,))
+    return resolve_destination(url, admitted)
 
 
 def make_files(folder: Path, count: int, size: int = 5000) -> list[Path]:
@@ -142,11 +151,11 @@ def test_put_peer_without_location_uses_request_url(bad_peer, tmp_path) -> None:
 
 def test_allow_list_and_unknown_schemes_are_input_errors() -> None:
     settings = StorageSettings(allowed=("s3://models/out", "https://hooks.example.com/"))
-    assert resolve("s3://models/out/run1", settings).uri == "s3://models/out/run1"
-    resolve("https://hooks.example.com/upload", settings)
+    assert resolve_destination("s3://models/out/run1", settings).uri == "s3://models/out/run1"
+    resolve_destination("https://hooks.example.com/upload", settings)
     for uri in ("s3://models/output", "https://evil.example.com/upload", "gs://models/out"):
         with pytest.raises(InputError) as caught:
-            resolve(uri, settings)
+            resolve_destination(uri, settings)
         assert caught.value.detail[0]["loc"] == ["upload_webhook"]
     with pytest.raises(InputError, match="unknown destination"):
-        resolve("ftp://host/x", dataclasses.replace(settings, allowed=()))
+        resolve_destination("ftp://host/x", dataclasses.replace(settings, allowed=()))
