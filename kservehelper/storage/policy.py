@@ -379,19 +379,20 @@ class ConnectRule:
             hint = _allow_hint(target.host, target.port or 80, self.variable, target.scheme)
             raise AddressRefused(f"{target.host} is {reason}, which requests may not reach; {hint}")
 
-    async def checked_address(self, host: str, port: int) -> IPAddress:
-        """The address to connect to for ``host``; :class:`AddressRefused` if any address it
-        resolves to is not public and no allow-list entry names the host."""
-        addresses = await resolve_host(host.lower().strip("[]"), port)
-        if host.lower().strip("[]") in self.private_hosts:
-            return addresses[0]
+    async def checked_addresses(self, host: str, port: int, scheme: str = "http") -> list[IPAddress]:
+        """The addresses to connect to for ``host``: all it resolves to, each one checked.
+        :class:`AddressRefused` if any is not public and no allow-list entry names the host."""
+        name = host.lower().strip("[]")
+        addresses = await resolve_host(name, port)
+        if name in self.private_hosts:
+            return addresses
         for address in addresses:
             reason = non_public_reason(address)
             if reason is not None:
-                what = host if str(address) == host.strip("[]") else f"{host} ({address})"
-                hint = _allow_hint(host, port, self.variable, "http")
+                what = name if str(address) == name else f"{name} ({address})"
+                hint = _allow_hint(name, port, self.variable, scheme)
                 raise AddressRefused(f"{what} is {reason}, which requests may not reach; {hint}")
-        return addresses[0]
+        return addresses
 
 
 def _allow_hint(host: str, port: int, variable: str, scheme: str) -> str:
@@ -411,12 +412,18 @@ class PinnedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host
         port = request.url.port or DEFAULT_PORTS.get(request.url.scheme, 80)
-        address = await self.rule.checked_address(host, port)
-        if str(address) != host:
-            if request.url.scheme == "https":
-                request.extensions = {**request.extensions, "sni_hostname": host}
+        addresses = await self.rule.checked_addresses(host, port, request.url.scheme)
+        if request.url.scheme == "https":
+            request.extensions = {**request.extensions, "sni_hostname": host}
+        failure: httpx.ConnectError | None = None
+        for address in addresses:  # in resolver order, as a plain client would try them
             request.url = request.url.copy_with(host=str(address))
-        return await self.inner.handle_async_request(request)
+            try:
+                return await self.inner.handle_async_request(request)
+            except httpx.ConnectError as error:
+                failure = error
+        assert failure is not None  # resolve_host returns at least one address
+        raise failure
 
     async def aclose(self) -> None:
         await self.inner.aclose()

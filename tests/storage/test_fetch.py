@@ -20,7 +20,11 @@ def fetch(uri: str, folder: Path, limit: int = 10_000, **settings: object) -> Pa
         settings["allowed_inputs"] = ("/".join(uri.split("/")[:3]),)
     return asyncio.run(
         fetch_input(
-            uri, folder, field="image", max_bytes=limit, settings=StorageSettings(**settings)  # type: ignore[arg-type]
+            uri,
+            folder,
+            field="image",
+            max_bytes=limit,
+            settings=StorageSettings(**settings),  # type: ignore[arg-type]
         )
     )
 

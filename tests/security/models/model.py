@@ -70,5 +70,8 @@ class Echo:
         self, text: str = Input(default=""), blob: Optional[File] = Input(default=None)
     ) -> dict:
         size = pathlib.Path(blob).stat().st_size if blob is not None else None
-        return {"length": len(text), "digest": hashlib.sha256(text.encode()).hexdigest(),
-                "blob_size": size}
+        return {
+            "length": len(text),
+            "digest": hashlib.sha256(text.encode()).hexdigest(),
+            "blob_size": size,
+        }
