@@ -6,6 +6,7 @@ import hashlib
 import logging
 import pathlib
 import resource
+from collections.abc import Iterator
 from typing import Optional
 
 from kservehelper import KServeModel
@@ -75,3 +76,11 @@ class Echo:
             "digest": hashlib.sha256(text.encode()).hexdigest(),
             "blob_size": size,
         }
+
+
+class SecretStream:
+    """A stream that fails quoting its secret after one item."""
+
+    def predict(self, token: Secret = Input(description="A credential")) -> Iterator[str]:
+        yield "first"
+        raise RuntimeError(f"stream broke while using {token.get_secret_value()}")
