@@ -374,6 +374,13 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
             )
         )
 
+    async def post_only(model_name: str, request: Request) -> Response:
+        # Without this, KServe's GET /v1/models/{model_name} would answer for "NAME:predict".
+        return error_response(
+            MethodNotAllowed(f"{request.method} {request.url.path} is not allowed; this route "
+                             "takes POST", "POST")
+        )  # fmt: skip
+
     async def repository_disabled(model_name: str) -> Response:
         return error_response(
             NotFound(
@@ -384,6 +391,8 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
 
     router.add_api_route("/v1/models/{model_name}:predict", predict, methods=["POST"])
     router.add_api_route("/v1/models/{model_name}:generate", generate, methods=["POST"])
+    for verb in ("predict", "generate", "explain"):
+        router.add_api_route(f"/v1/models/{{model_name}}:{verb}", post_only, methods=["GET"])
     router.add_api_route("/v1/models/{model_name}/schema", schema, methods=["GET"])
     router.add_api_route("/v1/docs/{model_name}", docs, methods=["GET"])
     router.add_api_route("/openapi.json", openapi_json, methods=["GET"])

@@ -15,8 +15,10 @@ import pathlib
 import re
 import shutil
 import urllib.parse
+from typing import Any
 
 from kservehelper.errors import InputError
+from kservehelper.schema.fields import InputField
 from kservehelper.serving.request_body import take_spooled
 from kservehelper.settings import env_name, get_settings
 from kservehelper.types import Path
@@ -43,6 +45,15 @@ def _too_large(field: str, size: int, limit: int) -> InputError:
     )
 
 
+def needs_file(field: InputField, value: Any) -> bool:
+    """Whether a validated value of ``field`` is to become a local file: any value of a file
+    input but ``None`` and the input's own default; so an empty string sent for a file is an
+    error (:func:`materialize_file`), not a path to the current folder."""
+    if not field.is_file or value is None:
+        return False
+    return bool(value) or value != field.spec.default
+
+
 def materialize_file(
     field: str, value: str, workdir: pathlib.Path, allow_local: bool = False
 ) -> Path:
@@ -51,6 +62,8 @@ def materialize_file(
     Local paths are accepted only when ``allow_local`` (``kservehelper predict``): a server
     must not let a request read arbitrary files from its disk.
     """
+    if not value:
+        raise _error(field, "the file input is empty; send a data: URI or a URL", "file_empty")
     spooled = take_spooled(value)
     if spooled is not None:
         return _from_spool(field, spooled.path, spooled.header, workdir)

@@ -35,7 +35,7 @@ from kservehelper.schema.signature import (
     signatures_of,
 )
 from kservehelper.serving import outputs, streaming
-from kservehelper.serving.inputs import fetch_file
+from kservehelper.serving.inputs import fetch_file, needs_file
 from kservehelper.settings import get_settings
 from kservehelper.types import Path
 
@@ -226,7 +226,7 @@ class KServeModel(kserve.Model):
     async def _materialize_files(
         self, signature: ModelSignature, kwargs: dict[str, Any]
     ) -> pathlib.Path | None:
-        file_fields = [f for f in signature.fields.values() if f.is_file and kwargs[f.name]]
+        file_fields = [f for f in signature.fields.values() if needs_file(f, kwargs[f.name])]
         if not file_fields:
             return None
         allow_local = self.local_output_dir is not None

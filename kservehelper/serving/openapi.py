@@ -43,7 +43,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 UPLOAD_WEBHOOK = {
-    "type": "string",
+    "type": ["string", "null"],
     "description": "Where this request's output files go (a webhook URL, s3://bucket/prefix, "
     "gs://bucket/prefix); subject to the server's outbound policy.",
 }
@@ -152,7 +152,8 @@ def _model_paths(name: str, model: Any, components: dict[str, Any]) -> dict[str,
                 "summary": f"Run {name}'s {method}()",
                 "tags": [name],
                 "requestBody": {
-                    "required": True,
+                    # An empty body is {}: every input takes its default.
+                    "required": any(field.required for field in signature.fields.values()),
                     "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}},
                 },
                 "responses": {"200": _output(signature), **_errors(400, 413, 500, 502, 503)},

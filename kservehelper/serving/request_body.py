@@ -3,8 +3,8 @@
 A JSON body carrying a 100 MB ``data:`` URI would otherwise sit in memory three times over: the
 bytes read, the parsed string, the decoded file. Before the body is parsed,
 :func:`spool_data_uris` finds every large base64 ``data:`` URI string in it, decodes it to a
-file in chunks, and replaces it in place with a short placeholder. The parsed payload then holds placeholders;
-:func:`take_spooled` hands the file to the file input that receives one, and
+file in chunks, and replaces it in place with a short placeholder. The parsed payload then holds
+placeholders; :func:`take_spooled` hands the file to the file input that receives one, and
 :func:`restore_unclaimed` puts the original text back wherever a placeholder landed somewhere
 else (a ``str`` input that happens to carry a ``data:`` URI), so models see exactly what was sent.
 One request's peak memory stays close to the size of its body.

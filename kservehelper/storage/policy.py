@@ -379,7 +379,9 @@ class ConnectRule:
             hint = _allow_hint(target.host, target.port or 80, self.variable, target.scheme)
             raise AddressRefused(f"{target.host} is {reason}, which requests may not reach; {hint}")
 
-    async def checked_addresses(self, host: str, port: int, scheme: str = "http") -> list[IPAddress]:
+    async def checked_addresses(
+        self, host: str, port: int, scheme: str = "http"
+    ) -> list[IPAddress]:
         """The addresses to connect to for ``host``: all it resolves to, each one checked.
         :class:`AddressRefused` if any is not public and no allow-list entry names the host."""
         name = host.lower().strip("[]")

@@ -115,7 +115,7 @@ def test_openapi_describes_each_model_route_with_its_input_schema(server: Runnin
     reference = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schema = document["components"]["schemas"][reference.rsplit("/", 1)[1]]
     expected = httpx.get(f"{server.url}/v1/models/{NAME}/schema").json()["input"]
-    assert schema.pop("properties").pop("upload_webhook")["type"] == "string"
+    assert schema.pop("properties").pop("upload_webhook")["type"] == ["string", "null"]
     expected_properties = expected.pop("properties")
     assert {k: v for k, v in schema.items()} == expected
     assert set(expected_properties) == {"session", "api_key", "mode"}
