@@ -27,6 +27,7 @@ def _fresh_settings() -> Iterator[None]:
     yield
     reset_settings()
 
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 TEST_MODELS = pathlib.Path(__file__).resolve().parent / "models"

@@ -159,3 +159,26 @@ def test_allow_list_and_unknown_schemes_are_input_errors() -> None:
         assert caught.value.detail[0]["loc"] == ["upload_webhook"]
     with pytest.raises(InputError, match="unknown destination"):
         resolve_destination("ftp://host/x", dataclasses.replace(settings, allowed=()))
+
+
+def test_upload_server_prints_the_settings_that_admit_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.fixtures_storage import free_port
+
+    port = free_port()
+    command = [sys.executable, "-c", "from kservehelper.cli import main; main()",
+               "upload-server", "--dest", str(tmp_path), "--port", str(port),
+               "--token", "t"]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+    finally:
+        stop_process(process)
+    origin = f"http://127.0.0.1:{port}"
+    assert f"KSERVEHELPER_ALLOWED_DESTINATIONS={origin}\n" in [line.lstrip() for line in lines]
+    assert f"KSERVEHELPER_UPLOAD_TOKEN_ORIGINS={origin}\n" in [line.lstrip() for line in lines]
