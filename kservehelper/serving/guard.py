@@ -39,8 +39,9 @@ class RequestGuard:
         settings = get_settings()
         head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
         head += sum(len(key) + len(value) + 4 for key, value in scope.get("headers", ()))
-        if head > settings.max_header_bytes:  # arrived in one read; longer ones the connection
-            too_long = HeadersTooLarge(  # layer refuses while they arrive
+        # Headers that arrived in one read; longer ones the connection layer refuses as they come.
+        if head > settings.max_header_bytes:
+            too_long = HeadersTooLarge(
                 f"the request line and headers are larger than {settings.max_header_bytes} "
                 f"bytes ({env_name('max_header_bytes')})"
             )

@@ -349,6 +349,8 @@ async def resolve_host(host: str, port: int) -> list[IPAddress]:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if address not in addresses:
             addresses.append(address)
+    if not addresses:
+        raise httpx.ConnectError(f"cannot resolve {host!r}: no addresses")
     return addresses
 
 
@@ -424,8 +426,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
                 return await self.inner.handle_async_request(request)
             except httpx.ConnectError as error:
                 failure = error
-        assert failure is not None  # resolve_host returns at least one address
-        raise failure
+        raise failure or httpx.ConnectError(f"no address to connect to for {host!r}")
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -511,7 +512,8 @@ def _check_writable(folder: Path, variable: str) -> None:
 
 def is_trusted_destination(uri: str) -> bool:
     """Whether ``uri`` is the operator's own destination (checked at start-up)."""
-    return uri.strip() in _trusted or uri.strip() == (get_settings().upload_to or "").strip()
+    uri = uri.strip()
+    return bool(uri) and (uri in _trusted or uri == (get_settings().upload_to or "").strip())
 
 
 def token_origins() -> set[str]:

@@ -240,6 +240,27 @@ def test_connections_go_to_the_checked_address_with_the_host_header(
         asyncio.run(policy.ConnectRule().checked_addresses("localhost", port))
 
 
+def test_a_name_resolving_to_loopback_is_refused_when_connecting(
+    listener: CountingServer, tmp_path
+) -> None:
+    """A host name passes the literal check; its addresses are checked when connecting."""
+    import socket
+
+    name = socket.gethostname().lower()
+    port = listener.server_address[1]
+    try:
+        resolved = {info[4][0] for info in socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)}
+    except OSError:
+        pytest.skip(f"this machine's name {name!r} does not resolve")
+    if not resolved or not all(ipaddress.ip_address(a).is_loopback for a in resolved):
+        pytest.skip(f"this machine's name {name!r} does not resolve to loopback only")
+    error = refused(f"http://{name}:{port}/bytes/3/x.bin", tmp_path / "a")
+    assert error.detail[0]["type"] == "address_not_allowed" and "loopback" in str(error)
+    assert listener.connections == 0
+    admitted = fetch(f"http://{name}:{port}/headers", tmp_path / "b", f"http://{name}")
+    assert listener.connections == 1 and f"{name}:{port}" in admitted.read_text()
+
+
 # -- destinations and the upload token --------------------------------------------------------
 
 
