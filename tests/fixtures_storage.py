@@ -114,8 +114,7 @@ def run_seaweedfs() -> Iterator[SeaweedS3]:
         [weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
          "-s3", f"-s3.port={s3_port}", f"-master.port={master}", f"-volume.port={volume}",
          f"-filer.port={filer}", "-master.volumeSizeLimitMB=128", "-volume.max=1000",
-         # SeaweedFS 4.x also opens fixed ports (Iceberg 8181, Lance 9101): two servers at
-         # once (parallel test runs) would collide there, so those listeners are off.
+         # Off: fixed ports (8181, 9101) that a second SeaweedFS on the machine would take.
          "-s3.port.iceberg=0", "-s3.port.lance=0"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

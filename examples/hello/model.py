@@ -21,7 +21,7 @@ class Model:
         code: str = Input(
             description="A ticket code like AB-123", default="AA-000", regex=r"[A-Z]{2}-\d{3}"
         ),
-        tags: list[str] = Input(description="Labels to echo back", default=[], max_length=3),
+        tags: list[str] = Input(description="Labels to echo back", default=[], max_items=3),
         shout: bool = Input(description="Upper-case the greeting", default=False),
         note: str | None = Input(description="An optional note", default=None),
     ) -> dict:

@@ -9,7 +9,7 @@ from kservehelper.types import Input
 class Model:
     def predict(
         self,
-        tokens: list[str] = Input(description="Words to count", min_length=1),
+        tokens: list[str] = Input(description="Words to count", min_items=1),
     ) -> dict:
         return {"counts": dict(Counter(tokens)), "total": len(tokens)}
 

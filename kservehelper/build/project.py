@@ -6,10 +6,8 @@ push records the digest in ``DIR/.kservehelper/last-push.json`` for the deploy c
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
-import mimetypes
 import pathlib
 import subprocess
 import sys
@@ -30,6 +28,7 @@ from kservehelper.build.dockerfile import (
 from kservehelper.config.locate import LAST_PUSH_FILE
 from kservehelper.config.project import ProjectConfig, load_config
 from kservehelper.errors import BuildError
+from kservehelper.schema.cli_inputs import parse_cli_pairs, type_names_from_schema
 
 
 @dataclass
@@ -178,41 +177,13 @@ def push_project(
 
 
 def parse_image_inputs(pairs: Sequence[str], schema: dict[str, Any]) -> dict[str, Any]:
-    """``name=value`` pairs as a request payload, typed by the server's input schema.
+    """``name=value`` pairs as a request payload, read by each input's kind as local
+    ``predict`` reads them (the server's schema names each input's kind: ``x-kind``).
 
-    Strings stay text; other types are parsed as JSON. ``@file`` sends the file's content:
-    base64 for string inputs, a ``data:`` URI for file inputs (the container cannot read the
-    host's paths).
+    The container cannot read the host's paths: a file input's local file (``image=cat.png``
+    or ``image=@cat.png``) is sent as a ``data:`` URI.
     """
-    properties = (schema.get("input") or {}).get("properties") or {}
-    payload: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        if not sep or not name:
-            raise BuildError(f"-i {pair!r}: write inputs as name=value (or name=@file)")
-        spec = properties.get(name) or {}
-        variants = [spec, *spec.get("anyOf", [])]
-        variants += [v["items"] for v in variants if isinstance(v.get("items"), dict)]
-        is_file = any(v.get("format") == "uri" for v in variants)
-        is_text = any(v.get("type") == "string" for v in variants)
-        if raw.startswith("@"):
-            path = pathlib.Path(raw[1:]).expanduser()
-            if not path.is_file():
-                raise BuildError(f"-i {name}: no such file: {path}")
-            encoded = base64.b64encode(path.read_bytes()).decode()
-            if is_file:
-                mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                payload[name] = f"data:{mime};base64,{encoded}"
-            else:
-                payload[name] = encoded
-        elif is_text:
-            payload[name] = raw
-        else:
-            try:
-                payload[name] = json.loads(raw)
-            except json.JSONDecodeError:
-                payload[name] = raw
-    return payload
+    return parse_cli_pairs(pairs, type_names_from_schema(schema), in_container=True)
 
 
 def predict_with_image(

@@ -1,13 +1,18 @@
 """Finding the model in a model folder: its entrypoint, KServe name and class.
 
 The folder's ``config.yaml`` may name the ``entrypoint`` (default ``model.py``), the model
-``name`` (default: the folder's name) and the ``class`` (default ``Model``). Only these keys are
-read here, leniently, so ``serve`` and ``predict`` work in a folder whose build settings are
-still being written; the full config.yaml validation is :mod:`kservehelper.config.project`.
+``name`` and the ``class`` (default ``Model``). Only these keys are read here, leniently, so
+``serve`` and ``predict`` work in a folder whose build settings are still being written; the
+full config.yaml validation is :mod:`kservehelper.config.project`.
+
+The model's name comes from :func:`resolve_model_name`, the one rule serve, build and deploy
+all use: config.yaml's ``name:``, else the name the entrypoint passes to
+``KServeModel.serve("...", ...)`` (read from its source, never imported), else the folder's.
 """
 
 from __future__ import annotations
 
+import ast
 import pathlib
 import re
 from dataclasses import dataclass
@@ -34,12 +39,89 @@ class ModelLocation:
     class_name: str
 
 
+#: A KServe model name that is also a valid Kubernetes resource name (an InferenceService is
+#: named after its model): lowercase letters, digits and ``-``.
+MODEL_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+
 def default_model_name(folder: pathlib.Path | str) -> str:
-    """A KServe model name from a folder (or a folder's name): lowercased, runs of other
-    characters become one ``-``. The one rule serve, build and deploy all use."""
+    """A KServe model name from a folder (or a folder's name, or any text): lowercased, runs
+    of other characters become one ``-``."""
     base = folder.resolve().name if isinstance(folder, pathlib.Path) else folder
     name = re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-")
     return name or "model"
+
+
+def resolve_model_name(
+    folder: pathlib.Path,
+    configured: str | None = None,
+    entrypoint: pathlib.Path | None = None,
+    class_name: str = DEFAULT_CLASS,
+) -> str:
+    """The model's KServe name: the one rule ``serve``, ``build`` and ``deploy`` all use.
+
+    1. ``configured``: config.yaml's ``name:`` (validated there);
+    2. else the name the entrypoint serves its class under, ``KServeModel.serve("NAME", ...)``
+       (kservehelper 2.0's way to name a model), read with :mod:`ast`: the module is never
+       imported. A literal that is not a valid model name is made one (``"My_Model"`` →
+       ``my-model``), as the folder's name is;
+    3. else the folder's name (:func:`default_model_name`).
+    """
+    if configured:
+        return configured
+    if entrypoint is not None:
+        served = served_name(entrypoint, class_name)
+        if served is not None:
+            return served if MODEL_NAME.match(served) else default_model_name(served)
+    return default_model_name(folder)
+
+
+def served_name(entrypoint: pathlib.Path, class_name: str = DEFAULT_CLASS) -> str | None:
+    """The string literal ``entrypoint`` passes to ``KServeModel.serve(NAME, cls, ...)``.
+
+    With several ``serve`` calls, the one serving ``class_name`` wins. None when the file
+    cannot be read or parsed, makes no such call, or names the model with an expression
+    (a variable, an f-string): only a literal can be read without running the code.
+    """
+    try:
+        tree = ast.parse(entrypoint.read_bytes(), filename=str(entrypoint))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    aliases = _kservemodel_aliases(tree)
+    calls: list[tuple[str, str | None]] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and _is_serve(node.func, aliases)):
+            continue
+        name_arg = node.args[0] if node.args else _keyword(node, "name")
+        class_arg = node.args[1] if len(node.args) > 1 else _keyword(node, "model_class")
+        if isinstance(name_arg, ast.Constant) and isinstance(name_arg.value, str):
+            served_class = class_arg.id if isinstance(class_arg, ast.Name) else None
+            calls.append((name_arg.value, served_class))
+    if not calls:
+        return None
+    return next((n for n, c in calls if c == class_name), calls[0][0])
+
+
+def _kservemodel_aliases(tree: ast.Module) -> set[str]:
+    """The names ``KServeModel`` is bound to (``from kservehelper import KServeModel as KM``)."""
+    names = {"KServeModel"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kservehelper"):
+            names.update(a.asname for a in node.names if a.name == "KServeModel" and a.asname)
+    return names
+
+
+def _is_serve(func: ast.expr, aliases: set[str]) -> bool:
+    if not (isinstance(func, ast.Attribute) and func.attr == "serve"):
+        return False
+    owner = func.value  # KServeModel.serve / kservehelper.KServeModel.serve
+    if isinstance(owner, ast.Name):
+        return owner.id in aliases
+    return isinstance(owner, ast.Attribute) and owner.attr == "KServeModel"
+
+
+def _keyword(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
 
 
 def locate_model(
@@ -65,9 +147,14 @@ def locate_model(
         raise ConfigError(
             f"{where}: {entry} does not exist; create it, or set `entrypoint:` in {CONFIG_FILE}"
         )
+    chosen = class_name or str(settings.get("class") or DEFAULT_CLASS)
     return ModelLocation(
         folder=folder,
         entrypoint=entrypoint,
-        name=name or str(settings.get("name") or default_model_name(folder)),
-        class_name=class_name or str(settings.get("class") or DEFAULT_CLASS),
+        name=name or resolve_model_name(folder, _text(settings.get("name")), entrypoint, chosen),
+        class_name=chosen,
     )
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value else None

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from kservehelper.config.errors import line_of, unknown_key_hint
-from kservehelper.config.locate import CONFIG_FILE, default_model_name
+from kservehelper.config.locate import CONFIG_FILE, default_model_name, resolve_model_name
 from kservehelper.errors import ConfigError
 
 _PYTHON_VERSION = re.compile(r"^3\.(\d{1,2})$")
@@ -139,7 +139,9 @@ class ProjectConfig(BaseModel):
     )
     entrypoint: str = Field("model.py", description="The file defining the model class.")
     name: str | None = Field(
-        None, description="KServe model name. Default: the folder name, lowercased."
+        None,
+        description="KServe model name. Default: the name the entrypoint passes to "
+        "KServeModel.serve('NAME', ...), else the folder name, lowercased.",
     )
     class_name: str = Field("Model", alias="class", description="The model class name.")
     build: BuildConfig = Field(default_factory=BuildConfig)  # type: ignore[arg-type]
@@ -233,9 +235,10 @@ def load_config(model_dir: pathlib.Path) -> ProjectConfig:
     except ValidationError as error:
         raise ConfigError(_describe_validation_error(path, text, error)) from error
     config._model_dir = model_dir
-    if config.name is None:
-        config.name = default_model_name(model_dir)
     _check_files(path, text, config)
+    config.name = resolve_model_name(
+        model_dir, config.name, model_dir / config.entrypoint, config.class_name
+    )
     _check_base_image(path, text, config)
     return config
 

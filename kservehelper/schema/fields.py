@@ -1,20 +1,22 @@
 """One ``predict`` parameter → an :class:`InputField` and the pydantic type that validates it.
 
-Constraints (``ge``, ``regex``, ``choices``, ...) become pydantic constraints or validators;
-each is checked against the parameter's type, and the default against the constraints, when
-the model is loaded. Pure: no I/O.
+The parameter's kind comes from the registry (:mod:`.kinds`); ``Optional[...]`` and
+``list[...]`` wrap it here. Constraints (``ge``, ``regex``, ``choices``, ``min_items``, ...)
+become pydantic constraints or validators; each is checked against the kind, and the default
+against the constraints, when the model is loaded. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import collections.abc
+import dataclasses
+import difflib
 import inspect
 import pathlib
 import re
 import types
 import typing
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import pydantic
@@ -22,9 +24,15 @@ from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter
 from pydantic_core import PydanticCustomError
 
 from kservehelper.errors import SignatureError
-from kservehelper.types import MISSING, InputSpec, Secret, is_file_type
+from kservehelper.schema import kinds
+from kservehelper.schema.kinds import InputKind, KindRequest
+from kservehelper.types import INPUT_KEYWORDS, MISSING, InputSpec
 
-_SCALARS: tuple[type, ...] = (str, int, float, bool)
+_LIST_ORIGINS = (list, collections.abc.Sequence)
+#: Keywords bounding a list's number of items; on a list, min_length/max_length are the older
+#: spelling of these.
+_ITEM_COUNT = frozenset({"min_items", "max_items"})
+_OLD_ITEM_COUNT = {"min_length": "min_items", "max_length": "max_items"}
 
 
 @dataclass(frozen=True)
@@ -34,13 +42,23 @@ class InputField:
     name: str
     annotation: Any
     spec: InputSpec
-    is_file: bool  # Path / File (or a list of them): turned into local files before the call
-    is_list: bool
+    kind: InputKind
+    is_list: bool  # list[<kind>]
     type_name: str
+    optional: bool = False
+    #: The fields of one item, for a kind whose values are objects (batch inputs).
+    items: dict[str, InputField] = field(default_factory=dict)
+    #: What the parameter spells the old way (a DeprecationWarning when the model loads).
+    deprecations: tuple[str, ...] = ()
 
     @property
     def required(self) -> bool:
-        return self.spec.required
+        return self.spec.required or self.kind.template_default
+
+    @property
+    def is_file(self) -> bool:
+        """Path / File (or a list of them): turned into local files before the call."""
+        return self.kind.is_file
 
 
 def spec_of(param: inspect.Parameter) -> InputSpec:
@@ -63,105 +81,170 @@ def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
-def _type_name(base: Any) -> str:
-    if base is Secret:
-        return "Secret"
-    if is_file_type(base):
-        return base.__name__ if base.__module__.startswith("kservehelper") else "Path"
-    return str(base.__name__)
+def _resolve_kind(where: str, name: str, annotation: Any, default: Any) -> tuple[InputKind, bool]:
+    """The parameter's kind, and whether it is a ``list[...]`` of that kind."""
+    kind = kinds.find_kind(annotation, default)
+    if kind is not None:
+        return kind, False
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in _LIST_ORIGINS and len(args) == 1:
+        item_kind = kinds.find_kind(args[0])
+        if item_kind is not None and item_kind.listable:
+            return item_kind, True
+    raise SignatureError(
+        f"{where}: parameter {name!r} has type {annotation!r}; supported input types are "
+        f"{kinds.supported_types()}"
+    )
 
 
 def build_input_field(
     where: str, name: str, annotation: Any, spec: InputSpec
 ) -> tuple[InputField, Any, Any]:
+    """The field, its pydantic type and its ``FieldInfo`` (default, description, schema)."""
+    _check_unknown_keywords(where, name, spec)
     inner, optional = _unwrap_optional(annotation)
-    is_list = inner is list or typing.get_origin(inner) in (list, collections.abc.Sequence)
-    base = typing.get_args(inner)[0] if is_list and typing.get_args(inner) else inner
-    if is_list and not typing.get_args(inner):
+    kind, is_list = _resolve_kind(where, name, inner, spec.default)
+    if not kind.template_default and _holds_input(spec.default):
         raise SignatureError(
-            f"{where}: parameter {name!r}: say what the list holds, e.g. list[str]"
+            f"{where}: parameter {name!r}: Input(...) inside a default is only read in a batch "
+            "template, a list of exactly one dict: [{'key': Input(...), ...}]"
         )
-    is_file = is_file_type(base)
-    if not (is_file or base is Secret or base in _SCALARS):
-        raise SignatureError(
-            f"{where}: parameter {name!r} has type {annotation!r}; supported input types are "
-            "str, int, float, bool, Path, File, Secret, list[...] of those and Optional[...]"
-        )
-    type_name = f"list[{_type_name(base)}]" if is_list else _type_name(base)
-    _check_constraints(where, name, spec, base, is_list)
+    spec, deprecation = _item_count_spelling(where, name, spec, kind, is_list)
+    _check_keywords(where, name, spec, kind, is_list)
+    type_name = f"list[{kind.name}]" if is_list else kind.name
 
-    item_type: Any = str if (is_file or base is Secret) else base
-    item_validators: list[Any] = []
-    item_field: dict[str, Any] = {}
-    if spec.ge is not None:
-        item_field["ge"] = spec.ge
-    if spec.le is not None:
-        item_field["le"] = spec.le
-    if spec.regex is not None:
-        item_validators.append(_regex_validator(spec.regex))
-    if spec.choices is not None:
-        item_validators.append(_choice_validator(spec.choices))
-    if base is Secret:
-        item_validators.append(AfterValidator(Secret))
-    for metadata in [Field(**item_field), *item_validators] if item_field else item_validators:
-        item_type = Annotated[item_type, metadata]  # nested Annotated flattens
+    items: dict[str, InputField] = {}
+    if kind.build is not None:
 
-    field_type: Any = list[item_type] if is_list else item_type
+        def build_item(key: str, item_annotation: Any, item_spec: InputSpec) -> Any:
+            return build_input_field(where, f"{name}[].{key}", item_annotation, item_spec)
+
+        value_type, items = kind.build(KindRequest(where, name, inner, spec, build_item))
+    else:
+        value_type = kind.value_type
+    value_type = _constrained(value_type, kind, spec, item_of_list=is_list)
+    field_type: Any = list[value_type] if is_list else value_type  # type: ignore[valid-type]
+    if spec.min_items is not None or spec.max_items is not None:
+        counts = Field(min_length=spec.min_items, max_length=spec.max_items)
+        field_type = Annotated[field_type, counts]
     if optional:
         field_type = field_type | None
 
-    extra: dict[str, Any] = dict(spec.extra)
-    if spec.choices is not None:
-        extra["enum"] = list(spec.choices)
-    if spec.regex is not None:
-        extra["pattern"] = f"^(?:{spec.regex})$"
-    default = _validated_default(where, name, annotation, spec, field_type)
+    notes = tuple(n for item in items.values() for n in item.deprecations)
+    if deprecation is not None:
+        notes += (deprecation,)
+    fld = InputField(name, annotation, spec, kind, is_list, type_name, optional, items, notes)
+    default = ... if fld.required else _validated_default(where, name, fld, field_type)
     info = Field(
         default=default,
         description=spec.description,
-        min_length=spec.min_length,
-        max_length=spec.max_length,
-        json_schema_extra=_schema_patch(extra, is_list) if extra else None,
+        examples=list(spec.examples) if spec.examples is not None else None,
     )
-    fld = InputField(name, annotation, spec, is_file, is_list, type_name)
     return fld, field_type, info
 
 
-def _schema_patch(extra: dict[str, Any], is_list: bool) -> Callable[[dict[str, Any]], None]:
-    item_keys = {"enum", "pattern"}
-
-    def patch(schema: dict[str, Any]) -> None:
-        for key, value in extra.items():
-            target = schema
-            if is_list and key in item_keys:
-                target = schema.setdefault("items", {})
-            target[key] = value
-
-    return patch
+def _holds_input(value: Any) -> bool:
+    if isinstance(value, InputSpec):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_input(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_input(v) for v in value)
+    return False
 
 
-def _check_constraints(where: str, name: str, spec: InputSpec, base: Any, is_list: bool) -> None:
-    numeric = base in (int, float) and base is not bool
-    if (spec.ge is not None or spec.le is not None) and not numeric:
-        raise SignatureError(
-            f"{where}: parameter {name!r}: ge/le apply to int and float inputs, "
-            f"not {_type_name(base)}"
-        )
-    sized = is_list or base is str or base is Secret
-    if (spec.min_length is not None or spec.max_length is not None) and not sized:
-        raise SignatureError(
-            f"{where}: parameter {name!r}: min_length/max_length apply to str and list inputs, "
-            f"not {_type_name(base)}"
-        )
+def _constrained(value_type: Any, kind: InputKind, spec: InputSpec, item_of_list: bool) -> Any:
+    """``value_type`` with the constraints on one value (each item, for a list) attached."""
+    bounds: dict[str, Any] = {}
+    if spec.ge is not None:
+        bounds["ge"] = spec.ge
+    if spec.le is not None:
+        bounds["le"] = spec.le
+    if not item_of_list:  # on a list, the length keywords bound its items (handled above)
+        if spec.min_length is not None:
+            bounds["min_length"] = spec.min_length
+        if spec.max_length is not None:
+            bounds["max_length"] = spec.max_length
+    schema: dict[str, Any] = dict(kind.schema)
+    validators: list[Any] = []
     if spec.regex is not None:
-        if base is not str:
-            raise SignatureError(f"{where}: parameter {name!r}: regex applies to str inputs only")
+        validators.append(_regex_validator(spec.regex))
+        schema["pattern"] = f"^(?:{spec.regex})$"
+    if spec.choices is not None:
+        validators.append(_choice_validator(spec.choices))
+        schema["enum"] = list(spec.choices)
+    if kind.convert is not None:
+        validators.append(AfterValidator(kind.convert))
+    metadata: list[Any] = []
+    if bounds or schema:
+        metadata.append(Field(json_schema_extra=schema or None, **bounds))
+    metadata += validators
+    for item in metadata:
+        value_type = Annotated[value_type, item]  # nested Annotated flattens
+    return value_type
+
+
+def _check_unknown_keywords(where: str, name: str, spec: InputSpec) -> None:
+    for keyword in spec.unknown:
+        close = difflib.get_close_matches(keyword, INPUT_KEYWORDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SignatureError(
+            f"{where}: parameter {name!r}: Input() has no keyword {keyword!r}{hint}; "
+            f"its keywords are: {', '.join(INPUT_KEYWORDS)}"
+        )
+
+
+def _item_count_spelling(
+    where: str, name: str, spec: InputSpec, kind: InputKind, is_list: bool
+) -> tuple[InputSpec, str | None]:
+    """On a list, ``min_length``/``max_length`` are the older spelling of
+    ``min_items``/``max_items``: read them as such, with a deprecation message."""
+    if not (is_list or kind.is_array):
+        return spec, None
+    old = [k for k in _OLD_ITEM_COUNT if getattr(spec, k) is not None]
+    if not old:
+        return spec, None
+    for key in old:
+        if getattr(spec, _OLD_ITEM_COUNT[key]) is not None:
+            raise SignatureError(
+                f"{where}: parameter {name!r}: give the number of items once, as "
+                f"{_OLD_ITEM_COUNT[key]} (not also {key})"
+            )
+    spelled = ", ".join(f"{_OLD_ITEM_COUNT[k]}= for {k}=" for k in old)
+    note = (
+        f"{where}: parameter {name!r} is a list: Input(min_length=/max_length=) on a list is "
+        f"the older spelling of min_items=/max_items= (the number of items); write {spelled}"
+    )
+    changes = {_OLD_ITEM_COUNT[k]: getattr(spec, k) for k in old}
+    changes.update({k: None for k in old})
+    return dataclasses.replace(spec, **changes), note
+
+
+def _check_keywords(where: str, name: str, spec: InputSpec, kind: InputKind, is_list: bool) -> None:
+    allowed = set(kind.keywords)
+    if is_list:
+        allowed = (allowed - {"min_length", "max_length"}) | _ITEM_COUNT
+    for keyword in spec.constraints():
+        if keyword not in allowed:
+            raise SignatureError(
+                f"{where}: parameter {name!r}: {keyword} applies to {_applies_to(keyword)}, "
+                f"not {f'list[{kind.name}]' if is_list else kind.name}"
+            )
+    if spec.regex is not None:
         try:
             re.compile(spec.regex)
         except re.error as exc:
             raise SignatureError(
                 f"{where}: parameter {name!r}: regex {spec.regex!r} does not compile: {exc}"
             ) from exc
+
+
+def _applies_to(keyword: str) -> str:
+    if keyword in _ITEM_COUNT:
+        return "list inputs (list[...], list, batch)"
+    names = [k.name for k in kinds.registered_kinds() if keyword in k.keywords and k.listable]
+    each = " (each item, in a list)" if keyword in {"ge", "le", "regex", "choices"} else ""
+    return f"{', '.join(names)} inputs{each}"
 
 
 def _regex_validator(regex: str) -> AfterValidator:
@@ -200,17 +283,14 @@ def _hashable(value: Any) -> bool:
     return True
 
 
-def _validated_default(
-    where: str, name: str, annotation: Any, spec: InputSpec, field_type: Any
-) -> Any:
+def _validated_default(where: str, name: str, fld: InputField, field_type: Any) -> Any:
     """The default as the method will receive it (``2`` for a float becomes ``2.0``).
 
     A default that breaks its own constraints is a :class:`SignatureError` at load time.
     """
-    if spec.required:
-        return ...
+    spec = fld.spec
     if spec.default is None:
-        if not _allows_none(annotation):
+        if not (fld.optional or fld.kind is kinds.ANY or fld.annotation is type(None)):
             raise SignatureError(
                 f"{where}: parameter {name!r} defaults to None but its type does not allow "
                 f"None; annotate it as Optional[...]"
@@ -219,11 +299,8 @@ def _validated_default(
     value = spec.default
     if isinstance(value, pathlib.PurePath):
         value = str(value)
-    sized = Field(min_length=spec.min_length, max_length=spec.max_length)
     try:
-        adapter: TypeAdapter[Any] = TypeAdapter(
-            Annotated[field_type, sized], config=ConfigDict(strict=True)
-        )
+        adapter: TypeAdapter[Any] = TypeAdapter(field_type, config=ConfigDict(strict=True))
         return adapter.validate_python(value)
     except pydantic.ValidationError as exc:
         reasons = "; ".join(e["msg"] for e in exc.errors(include_url=False))
@@ -231,7 +308,3 @@ def _validated_default(
             f"{where}: the default of parameter {name!r} ({spec.default!r}) breaks its "
             f"own constraints: {reasons}. Change the default or the constraint."
         ) from None
-
-
-def _allows_none(annotation: Any) -> bool:
-    return _unwrap_optional(annotation)[1] or annotation is type(None)

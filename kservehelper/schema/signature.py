@@ -8,11 +8,13 @@ parameter, never on a request.
 
 from __future__ import annotations
 
+import ast
 import collections.abc
 import dataclasses
 import enum
 import inspect
 import pathlib
+import textwrap
 import typing
 import warnings
 from collections.abc import Callable, Mapping
@@ -82,11 +84,14 @@ class ModelSignature:
             loc = list(err["loc"])
             msg = err["msg"]
             kind = err["type"]
-            if kind == "extra_forbidden":
+            if kind == "extra_forbidden" and len(loc) == 1:
                 msg = f"unknown input {loc[0]!r}; valid inputs are: {valid}"
                 kind = "unknown_input"
+            elif kind == "extra_forbidden":
+                msg = f"unknown key {loc[-1]!r}; {self._valid_keys(loc)}"
+                kind = "unknown_key"
             elif kind == "missing":
-                msg = "this input is required"
+                msg = "this input is required" if len(loc) == 1 else "this key is required"
             detail.append({"loc": loc, "msg": msg, "type": kind})
         if len(detail) == 1:
             only = detail[0]
@@ -98,6 +103,11 @@ class ModelSignature:
             summary = f"{len(detail)} invalid inputs: {', '.join(names)}"
         return InputError(summary, detail)
 
+    def _valid_keys(self, loc: list[Any]) -> str:
+        fld = self.fields.get(str(loc[0]))
+        keys = ", ".join(fld.items) if fld is not None and fld.items else ""
+        return f"valid keys are: {keys}" if keys else "no other keys are accepted"
+
     def json_schema(self) -> dict[str, Any]:
         """JSON Schema (draft 2020-12, as used by OpenAPI 3.1) of the inputs."""
         with warnings.catch_warnings():
@@ -105,16 +115,12 @@ class ModelSignature:
             warnings.simplefilter("ignore", PydanticJsonSchemaWarning)
             schema = self.input_model.model_json_schema()
         schema["title"] = "Input"
+        _inline_definitions(schema)
         props = schema.get("properties", {})
         for order, (name, fld) in enumerate(self.fields.items()):
             prop = props.get(name, {})
             prop["x-order"] = order
-            if fld.is_file:
-                target = next((b for b in prop.get("anyOf", []) if b.get("type") != "null"), prop)
-                target = target.get("items", target) if fld.is_list else target
-                target["format"] = "uri"
-            if fld.type_name == "Secret":
-                prop.update({"format": "password", "writeOnly": True})
+            prop["x-kind"] = fld.type_name
         return schema
 
     def output_schema(self) -> dict[str, Any]:
@@ -126,23 +132,42 @@ class ModelSignature:
 
     def docs(self) -> dict[str, dict[str, Any]]:
         """The input descriptions, shaped like the original project's ``/v1/docs`` route."""
-        out: dict[str, dict[str, Any]] = {}
-        for name, fld in self.fields.items():
-            entry: dict[str, Any] = {"type": fld.type_name}
-            spec = fld.spec
-            if spec.description is not None:
-                entry["description"] = spec.description
-            entry["required"] = spec.required
-            if not spec.required:
-                entry["default"] = _jsonable_default(spec.default)
-            for key in ("ge", "le", "min_length", "max_length", "regex"):
-                value = getattr(spec, key)
-                if value is not None:
-                    entry[key] = value
-            if spec.choices is not None:
-                entry["choices"] = list(spec.choices)
-            out[name] = entry
-        return out
+        return {name: _doc_entry(fld) for name, fld in self.fields.items()}
+
+
+def _doc_entry(fld: InputField) -> dict[str, Any]:
+    entry: dict[str, Any] = {"type": fld.type_name}
+    spec = fld.spec
+    if spec.description is not None:
+        entry["description"] = spec.description
+    entry["required"] = fld.required
+    if not fld.required:
+        entry["default"] = _jsonable_default(spec.default)
+    entry.update({k: list(v) if k == "choices" else v for k, v in spec.constraints().items()})
+    if fld.items:
+        entry["items"] = {key: _doc_entry(item) for key, item in fld.items.items()}
+    return entry
+
+
+def _inline_definitions(schema: dict[str, Any]) -> None:
+    """Replace ``$ref``s to ``$defs`` (batch item objects) by the definitions themselves, so
+    each input's schema reads on its own."""
+    definitions = schema.pop("$defs", None)
+    if not definitions:
+        return
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                target = inline(dict(definitions[ref.removeprefix("#/$defs/")]))
+                return {**target, **{k: inline(v) for k, v in node.items() if k != "$ref"}}
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    schema.update(inline(schema))
 
 
 def build_signature(method: Callable[..., Any], method_name: str | None = None) -> ModelSignature:
@@ -178,6 +203,8 @@ def build_signature(method: Callable[..., Any], method_name: str | None = None) 
         fld, field_type, field_info = build_input_field(where, param.name, hints[param.name], spec)
         fields[param.name] = fld
         model_fields[param.name] = (field_type, field_info)
+        for note in fld.deprecations:
+            _warn_once(method, note)
 
     config = ConfigDict(extra="forbid", strict=True, arbitrary_types_allowed=False)
     input_model = pydantic.create_model(
@@ -185,6 +212,29 @@ def build_signature(method: Callable[..., Any], method_name: str | None = None) 
     )
     kind, item_is_file = _output_kind(method, hints.get("return", inspect.Signature.empty))
     return ModelSignature(name, fields, kind, item_is_file, input_model)
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(method: Callable[..., Any], message: str) -> None:
+    """A DeprecationWarning about the user's code, attributed to the method's own file and
+    line (so it shows where it is to be fixed), once per process."""
+    if message in _warned:
+        return
+    _warned.add(message)
+    function = inspect.unwrap(method)
+    code = getattr(function, "__code__", None)
+    if code is None:
+        warnings.warn(message, DeprecationWarning, stacklevel=3)
+        return
+    warnings.warn_explicit(
+        message,
+        DeprecationWarning,
+        filename=code.co_filename,
+        lineno=code.co_firstlineno,
+        module=getattr(function, "__module__", None) or "__main__",
+    )
 
 
 def compare_signatures(first: ModelSignature, second: ModelSignature) -> list[str]:
@@ -222,17 +272,54 @@ def _output_kind(method: Callable[..., Any], annotation: Any) -> tuple[OutputKin
     if inspect.isgeneratorfunction(method) or inspect.isasyncgenfunction(method):
         args = typing.get_args(annotation)
         return OutputKind.STREAM, bool(args) and is_file_type(args[0])
-    if annotation is inspect.Signature.empty or annotation is None:
-        return OutputKind.VALUE, False
     if is_file_type(annotation):
         return OutputKind.FILE, False
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (list, collections.abc.Sequence) and args and is_file_type(args[0]):
         return OutputKind.FILES, False
-    if origin in _STREAM_ORIGINS:
+    if origin in _STREAM_ORIGINS or annotation in _STREAM_ORIGINS:
         return OutputKind.STREAM, bool(args) and is_file_type(args[0])
+    if _returns_wrapped_generator(method):
+        return OutputKind.STREAM, False
     return OutputKind.VALUE, False
+
+
+def _returns_wrapped_generator(method: Callable[..., Any]) -> bool:
+    """Whether the method's own body says ``return ...wrap_generator(...)`` (the seed's
+    streaming style, usually without a return annotation). Read from its source, never by
+    calling it; False when the source is not available."""
+    try:
+        source = textwrap.dedent(inspect.getsource(inspect.unwrap(method)))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
+        return False
+    function = tree.body[0] if tree.body else None
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    return any(_is_wrap_generator_call(node.value) for node in _own_returns(function))
+
+
+def _own_returns(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.Return]:
+    """The ``return`` statements of ``function`` itself, not of functions defined inside it."""
+    found: list[ast.Return] = []
+    pending: list[ast.AST] = list(function.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Return):
+            found.append(node)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            pending.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _is_wrap_generator_call(node: ast.expr | None) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    return (isinstance(func, ast.Attribute) and func.attr == "wrap_generator") or (
+        isinstance(func, ast.Name) and func.id == "wrap_generator"
+    )
 
 
 def _jsonable_default(value: Any) -> Any:

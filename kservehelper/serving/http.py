@@ -162,21 +162,22 @@ async def framework_error(request: Request, exc: Exception) -> Response:
 
 
 def decode_body(body: bytes | bytearray, content_type: str | None) -> Any:
-    """Parse a request body as JSON, with errors that say how to fix the request."""
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    if media_type and media_type not in _JSON_TYPES:
-        raise InputError(
-            f"unsupported content type {media_type!r}: send a JSON object with "
-            "'Content-Type: application/json'",
-            [{"loc": [], "msg": f"content type {media_type} is not JSON", "type": "content_type"}],
-        )
+    """Parse a request body as JSON, whatever its ``Content-Type`` says.
+
+    kservehelper 2.0's clients send JSON with no content type, as ``text/plain``, or as
+    ``application/x-www-form-urlencoded`` (``curl URL -d @input.json``): a body that parses
+    as JSON is accepted. Only a body that is not JSON is refused (400), with how to send it.
+    """
     if not body.strip():
         return {}
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        media_type = (content_type or "").split(";")[0].strip().lower()
+        sent = f" (sent as {media_type})" if media_type and media_type not in _JSON_TYPES else ""
         raise InputError(
-            f"the request body is not valid JSON: {exc}",
+            f"the request body is not valid JSON{sent}: {exc}. Send a JSON object of inputs, "
+            """e.g. curl -H 'Content-Type: application/json' -d '{"name": "value"}'""",
             [{"loc": [], "msg": str(exc), "type": "json_invalid"}],
         ) from None
 

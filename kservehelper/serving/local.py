@@ -7,67 +7,32 @@ they arrive, and output files are moved to a local folder.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import pathlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from kservehelper.errors import InputError
-from kservehelper.schema.signature import InputField, ModelSignature
+from kservehelper.schema.cli_inputs import parse_cli_pairs
+from kservehelper.schema.signature import ModelSignature
 from kservehelper.serving.model import KServeModel, ModelStream
-
-STRING_TYPES = {"str", "Secret", "list[str]", "list[Secret]"}
 
 
 def parse_cli_inputs(signature: ModelSignature, pairs: Sequence[str]) -> dict[str, Any]:
-    """Turn ``name=value`` pairs into a request payload, parsing values by the input's type.
+    """Turn ``name=value`` pairs into a request payload, reading each value by its input's kind
+    (:func:`kservehelper.schema.cli_inputs.parse_cli_pairs`).
 
     ``value`` is kept as text for ``str`` inputs and parsed as JSON for the others
     (``3``, ``2.5``, ``true``, ``["a", "b"]``). ``@file`` reads a file: its path for ``Path``
     inputs, its base64 content for ``str`` inputs, its JSON text for the others. Repeating a
     list input (``-i tag=a -i tag=b``) collects the values.
     """
-    payload: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        if not sep or not name:
-            raise InputError(
-                f"-i {pair!r}: write inputs as name=value (or name=@file)",
-                [{"loc": [pair], "msg": "expected name=value", "type": "cli_syntax"}],
-            )
+
+    def type_name_of(name: str) -> str | None:
         field = signature.fields.get(name)
-        value = _parse_value(field, name, raw)
-        if field is not None and field.is_list and not isinstance(value, list):
-            payload.setdefault(name, []).append(value)
-        else:
-            payload[name] = value
-    return payload
+        return field.type_name if field is not None else None
 
-
-def _parse_value(field: InputField | None, name: str, raw: str) -> Any:
-    if raw.startswith("@"):
-        path = pathlib.Path(raw[1:]).expanduser()
-        if not path.is_file():
-            raise InputError(
-                f"invalid input {name!r}: no such file: {path}",
-                [{"loc": [name], "msg": f"no such file: {path}", "type": "file_missing"}],
-            )
-        if field is not None and field.is_file:
-            return str(path.resolve())
-        if field is None or field.type_name in STRING_TYPES:
-            return base64.b64encode(path.read_bytes()).decode()
-        raw = path.read_text()
-    if field is None or field.is_file or field.type_name in STRING_TYPES:
-        if field is not None and field.is_file and "://" not in raw and not raw.startswith("data:"):
-            return str(pathlib.Path(raw).expanduser().resolve())
-        return raw
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw  # validation reports the wrong type, as the server would
+    return parse_cli_pairs(pairs, type_name_of)
 
 
 @contextmanager

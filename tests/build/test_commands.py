@@ -57,11 +57,11 @@ def test_image_inputs_are_typed_by_the_schema(tmp_path: pathlib.Path) -> None:
     schema = {
         "input": {
             "properties": {
-                "text": {"type": "string"},
-                "count": {"type": "integer"},
-                "image": {"type": "string", "format": "uri"},
-                "raw": {"type": "string"},
-                "maybe": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                "text": {"type": "string", "x-kind": "str"},
+                "count": {"type": "integer", "x-kind": "int"},
+                "image": {"type": "string", "format": "uri", "x-kind": "Path"},
+                "raw": {"type": "string", "x-kind": "str"},
+                "maybe": {"anyOf": [{"type": "string"}, {"type": "null"}], "x-kind": "str"},
             }
         }
     }

@@ -164,6 +164,7 @@ def test_schema_route_is_a_valid_json_schema_that_matches_validation(hello: Runn
         "title": "Times",
         "type": "integer",
         "x-order": 1,
+        "x-kind": "int",
     }
     assert props["language"]["enum"] == ["en", "fr", "de"]
     assert props["code"]["pattern"] == r"^(?:[A-Z]{2}-\d{3})$"
