@@ -164,7 +164,10 @@ class GuardedConnection(asyncio.Protocol):
       kept-alive connections are uvicorn's ``timeout_keep_alive``'s business); else it is
       closed (with a 408 if part of a request came).
     * Headers larger than ``KSERVEHELPER_MAX_HEADER_BYTES``: 431, closed.
-    * Past ``KSERVEHELPER_MAX_CONNECTIONS`` open connections, a new one gets 503 and is closed.
+    * Past ``KSERVEHELPER_MAX_CONNECTIONS`` open connections, the connection that has waited
+      longest for request headers (half-open, or idle between requests) is closed to make room;
+      if every one has a request running, the new one gets 503 and is closed. Connections
+      that send nothing cannot keep a client out.
     * uvicorn's own 400 for malformed HTTP is JSON like every other error.
     """
 
@@ -173,14 +176,19 @@ class GuardedConnection(asyncio.Protocol):
     cycle: Any
     _header_timer: asyncio.TimerHandle | None = None
     _header_bytes: int = 0
+    _waiting_since: float | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         limit = get_settings().max_connections
         if len(self.connections) > limit:
-            self._refuse(503, "Service Unavailable",
-                         f"the server has {limit} open connections; retry shortly")  # fmt: skip
-            return
+            waiting = [c for c in self.connections if getattr(c, "_waiting_since", None)]
+            # (kept-alive idle connections count as waiting: see on_response_complete)
+            if not waiting:
+                self._refuse(503, "Service Unavailable",
+                             f"the server has {limit} open connections; retry shortly")  # fmt: skip
+                return
+            min(waiting, key=lambda c: c._waiting_since)._header_timeout()
         self._arm_header_timer()
 
     def data_received(self, data: bytes) -> None:
@@ -204,6 +212,11 @@ class GuardedConnection(asyncio.Protocol):
         self._cancel_header_timer()
         super().connection_lost(exc)
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if not self.transport.is_closing() and self._awaiting_headers():
+            self._waiting_since = asyncio.get_running_loop().time()  # idle: may make room
+
     def send_400_response(self, msg: str) -> None:
         self._refuse(400, "Bad Request", f"malformed HTTP request: {msg.rstrip('.')}")
 
@@ -212,22 +225,25 @@ class GuardedConnection(asyncio.Protocol):
         return cycle is None or bool(cycle.response_complete)
 
     def _arm_header_timer(self) -> None:
-        timeout = get_settings().header_timeout
-        self._header_timer = asyncio.get_running_loop().call_later(timeout, self._header_timeout)
+        loop = asyncio.get_running_loop()
+        self._header_timer = loop.call_later(get_settings().header_timeout, self._header_timeout)
+        self._waiting_since = loop.time()
 
     def _cancel_header_timer(self) -> None:
+        self._waiting_since = None
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
 
     def _header_timeout(self) -> None:
-        self._header_timer = None
+        """The headers are late (or room is needed): close the connection."""
+        self._cancel_header_timer()
         if self.transport.is_closing() or not self._awaiting_headers():
             return
         if self._header_bytes:
             timeout = get_settings().header_timeout
             self._refuse(408, "Request Timeout",
-                         f"the request headers did not arrive within {timeout:g}s")  # fmt: skip
+                         f"the request headers did not arrive in time ({timeout:g}s)")  # fmt: skip
         else:
             self.transport.close()
 

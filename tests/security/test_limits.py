@@ -140,9 +140,12 @@ def test_peak_memory_of_a_large_data_uri_stays_near_the_body_size(
     assert ratio < 1.5
 
 
-def test_half_open_connections_are_closed(limited: RunningServer) -> None:
-    """60 connections to a server allowing 40: the extra ones are refused at once, the others
-    closed after the 1 s header timeout (a partial request gets a 408 first)."""
+def test_half_open_connections_are_closed_and_cannot_keep_clients_out(
+    limited: RunningServer,
+) -> None:
+    """60 half-open connections to a server keeping 40: the oldest make room for new ones, a
+    real request still gets through, and all of them are closed after the 1 s header timeout
+    (a partial request gets a 408 first)."""
     selector = selectors.DefaultSelector()
     sockets = []
     for index in range(60):
@@ -152,6 +155,7 @@ def test_half_open_connections_are_closed(limited: RunningServer) -> None:
         sock.setblocking(False)
         selector.register(sock, selectors.EVENT_READ)
         sockets.append(sock)
+    during = httpx.get(limited.url + "/v2/health/live", timeout=30).status_code
     answers: dict[socket.socket, bytes] = {}
     closed: set[socket.socket] = set()
     deadline = time.monotonic() + 60
@@ -169,13 +173,12 @@ def test_half_open_connections_are_closed(limited: RunningServer) -> None:
                 selector.unregister(sock)
     for sock in sockets:
         sock.close()
+    assert during == 200
     assert len(closed) == 60
-    statuses = sorted(parse_raw(answer)[0] for answer in answers.values())
+    statuses = [parse_raw(answer)[0] for answer in answers.values()]
     for answer in answers.values():
         assert_error_shape(*parse_raw(answer))
-    assert 503 in statuses  # past the cap
-    assert 408 in statuses
-    assert httpx.get(limited.url + "/v2/health/live", timeout=30).status_code == 200
+    assert set(statuses) == {408} and len(statuses) <= 30  # only the partial requests
 
 
 def test_a_stalled_body_is_a_408(limited: RunningServer) -> None:
@@ -186,3 +189,40 @@ def test_a_stalled_body_is_a_408(limited: RunningServer) -> None:
     status, content_type, body = parse_raw(raw_exchange(limited.port, head.encode() + b'{"doc'))
     assert status == 408
     assert "KSERVEHELPER_BODY_TIMEOUT" in assert_error_shape(status, content_type, body)["error"]
+
+
+def test_past_the_cap_with_every_connection_busy_new_ones_get_503(
+    serve_model: ServeFactory,
+) -> None:
+    env = {"KSERVEHELPER_MAX_CONNECTIONS": "10", "KSERVEHELPER_BODY_TIMEOUT": "60"}
+    server = serve_model(MODELS, "busy", "--class", "FileSize", env=env)
+    head = (
+        b"POST /v1/models/busy:predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    busy = []
+    try:
+        for _ in range(10):  # requests in flight: their bodies never finish
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            busy.append(sock)
+            sock.sendall(head)
+            # "100 Continue": the server has the headers and the route is reading the body.
+            assert sock.recv(1024).startswith(b"HTTP/1.1 100")
+            sock.sendall(b"{")
+        status, content_type, body = parse_raw(raw_exchange(server.port, b""))
+        assert status == 503
+        assert "KSERVEHELPER" not in body and "10 open connections" in body
+        assert_error_shape(status, content_type, body)
+    finally:
+        for sock in busy:
+            sock.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the closed ones are gone once the server notices
+        try:
+            if httpx.get(server.url + "/v2/health/live", timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the server did not recover after the busy connections closed")
