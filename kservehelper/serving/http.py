@@ -209,43 +209,8 @@ def _fields(model: KServeModel) -> Iterable[Any]:
         yield from signature.fields.values()
 
 
-def _is_secret(field: Any) -> bool:
-    return "Secret" in str(getattr(field, "type_name", ""))
-
-
-def secret_defaults(model: KServeModel) -> list[str]:
-    """The defaults of a model's ``Secret`` inputs (secret for the life of the process)."""
-    values: list[str] = []
-    for field in _fields(model):
-        if _is_secret(field):
-            default = field.spec.default
-            values.extend(default if isinstance(default, (list, tuple)) else [default])
-    return [v for v in values if isinstance(v, str)]
-
-
-def sent_secrets(model: KServeModel, payload: Any) -> list[str]:
-    """The ``Secret`` values a request sends."""
-    if not isinstance(payload, dict):
-        return []
-    values: list[str] = []
-    for field in _fields(model):
-        if _is_secret(field) and field.name in payload:
-            sent = payload[field.name]
-            values.extend(sent if isinstance(sent, list) else [sent])
-    return [v for v in values if isinstance(v, str)]
-
-
 def _file_fields(model: KServeModel) -> set[str]:
     return {field.name for field in _fields(model) if field.is_file}
-
-
-def _masked_docs(model: KServeModel) -> dict[str, Any]:
-    docs = model.docs()
-    for name, entry in docs.items():
-        if "Secret" in str(entry.get("type", "")) and entry.get("default") is not None:
-            entry["default"] = secrets.MASK
-        docs[name] = entry
-    return docs
 
 
 def liveness(models: Mapping[str, KServeModel]) -> Response:
@@ -271,7 +236,7 @@ def install_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
     policy.check_settings()
     for model in models.values():
         policy.trust_operator_destination(model.upload_to)
-        secrets.add_standing(secret_defaults(model))
+        secrets.add_standing(secrets.secret_defaults(_fields(model)))
     secrets.add_standing([get_settings().upload_token])
     secrets.install_log_scrubber()
     registry: dict[str, KServeModel] | None = getattr(app.state, "kservehelper_models", None)
@@ -313,7 +278,7 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
             payload = decode_body(body, request.headers.get("content-type"))
             del body
             payload = restore_unclaimed(payload, _file_fields(found), spool)
-            cleanup.enter_context(secrets.request_secrets(sent_secrets(found, payload)))
+            cleanup.enter_context(secrets.request_secrets(secrets.sent(_fields(found), payload)))
             use_spool(spool)
             headers = dict(request.headers.items())
             if method == "predict":
@@ -354,7 +319,7 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
 
     async def docs(model_name: str) -> Response:
         try:
-            document = _masked_docs(_served(models, model_name))
+            document = secrets.mask_docs(_served(models, model_name).docs())
         except NotFound as exc:
             return error_response(exc)
         return json_response(secrets.scrub_json(document))

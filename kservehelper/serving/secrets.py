@@ -136,6 +136,40 @@ def scrub_record(record: logging.LogRecord) -> None:
         record.stack_info = scrub(record.stack_info, values)
 
 
+def _is_secret(field: Any) -> bool:
+    return "Secret" in str(getattr(field, "type_name", ""))
+
+
+def secret_defaults(fields: Iterable[Any]) -> list[str]:
+    """The defaults of the ``Secret`` inputs among a model's ``fields`` (``InputField``)."""
+    values: list[Any] = []
+    for field in fields:
+        if _is_secret(field):
+            default = field.spec.default
+            values.extend(default if isinstance(default, (list, tuple)) else [default])
+    return [v for v in values if isinstance(v, str)]
+
+
+def sent(fields: Iterable[Any], payload: Any) -> list[str]:
+    """The ``Secret`` values a request's ``payload`` sends for ``fields``."""
+    if not isinstance(payload, dict):
+        return []
+    values: list[Any] = []
+    for field in fields:
+        if _is_secret(field) and field.name in payload:
+            value = payload[field.name]
+            values.extend(value if isinstance(value, list) else [value])
+    return [v for v in values if isinstance(v, str)]
+
+
+def mask_docs(docs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A model's ``/v1/docs`` entries with each ``Secret`` input's default masked."""
+    for entry in docs.values():
+        if "Secret" in str(entry.get("type", "")) and entry.get("default") is not None:
+            entry["default"] = MASK
+    return docs
+
+
 _installed = False
 
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from kservehelper.errors import InputError, UploadError
 from kservehelper.settings import get_settings
-from kservehelper.storage.policy import UrlRefused, refusal
+from kservehelper.storage.urls import UrlRefused, refusal
 
 logger = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from kservehelper.errors import InputError
 from kservehelper.settings import env_name, get_settings
 from kservehelper.storage import policy
 from kservehelper.storage.base import StorageSettings, redact, split_bucket_uri
+from kservehelper.storage.urls import AllowList, UrlRefused, allow_list, refusal
 
 REMOTE_SCHEMES = ("http", "https", "s3", "gs")
 
@@ -52,9 +53,9 @@ def filename_from(uri: str) -> str:
     return name if name not in ("", ".", "..") else "input"
 
 
-def input_allow_list(settings: StorageSettings) -> policy.AllowList:
+def input_allow_list(settings: StorageSettings) -> AllowList:
     """``KSERVEHELPER_ALLOWED_INPUTS`` (as carried by ``settings``), parsed."""
-    return policy.allow_list(settings.allowed_inputs, env_name("allowed_inputs"),
+    return allow_list(settings.allowed_inputs, env_name("allowed_inputs"),
                              "input_not_allowed")  # fmt: skip
 
 
@@ -96,9 +97,9 @@ async def fetch_input(
     target = folder / filename_from(uri)
     try:
         await download(uri, target, field=field, limit=limit, settings=settings, allowed=allowed)
-    except policy.UrlRefused as error:
+    except UrlRefused as error:
         target.unlink(missing_ok=True)
-        raise policy.refusal(field, error) from None
+        raise refusal(field, error) from None
     except BaseException:
         target.unlink(missing_ok=True)
         raise
@@ -112,7 +113,7 @@ async def fetch_http(
     field: str,
     limit: int,
     settings: StorageSettings,
-    allowed: policy.AllowList,
+    allowed: AllowList,
 ) -> None:
     """Stream an HTTP(S) download to ``target``, enforcing ``limit``.
 
@@ -170,7 +171,7 @@ async def fetch_object(
     field: str,
     limit: int,
     settings: StorageSettings,
-    allowed: policy.AllowList,
+    allowed: AllowList,
 ) -> None:
     """Download an ``s3://`` or ``gs://`` object to ``target`` (in a worker thread)."""
     await asyncio.to_thread(_fetch_object, uri, target, field, limit, settings)

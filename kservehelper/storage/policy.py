@@ -3,15 +3,14 @@
 A URL that comes from a request (a file input, ``upload_webhook``) is untrusted. Before the
 server connects anywhere on a request's behalf:
 
-1. The URL is parsed strictly (:func:`parse_target`): credentials in it, backslashes, ``.``/``..``
-   path segments (also spelled ``%2e``), encoded slashes and unusual spellings of an IP address
-   (``2130706433``, ``127.1``, ``0x7f.1``) are refused; host names are lower-cased, IPv6 written
-   canonically, default ports filled in.
+1. The URL is parsed strictly (:mod:`kservehelper.storage.urls`): credentials in it,
+   backslashes, ``.``/``..`` path segments (also spelled ``%2e``), encoded slashes and unusual
+   spellings of an IP address (``2130706433``, ``127.1``, ``0x7f.1``) are refused; host names
+   are lower-cased, IPv6 written canonically, default ports filled in.
 2. If the operator set an allow-list (``KSERVEHELPER_ALLOWED_INPUTS`` /
    ``KSERVEHELPER_ALLOWED_DESTINATIONS``), the URL must fall under one of its entries
-   (:class:`AllowEntry`: ``scheme://host[:port][/path-prefix]``, ``s3://bucket/prefix``,
-   ``gs://bucket/prefix``; host exact, no port = any port, the prefix compared on whole path
-   segments).
+   (``scheme://host[:port][/path-prefix]``, ``s3://bucket/prefix``, ``gs://bucket/prefix``;
+   host exact, no port = any port, the prefix compared on whole path segments).
 3. At connection time (:class:`PinnedTransport`), the host name is resolved, **every** address it
    resolves to is checked, and the connection goes to a checked address (so DNS cannot answer
    differently between the check and the connection). Loopback, private (RFC 1918, ULA),
@@ -27,10 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 import socket
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,241 +36,26 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from kservehelper.errors import ConfigError, InputError
+from kservehelper.errors import ConfigError
 from kservehelper.settings import env_name, get_settings
+from kservehelper.storage.urls import (
+    DEFAULT_PORTS,
+    AddressRefused,
+    AllowList,
+    Target,
+    UrlRefused,
+    allow_list,
+    parse_target,
+    refusal,
+)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
-BUCKET_SCHEMES = ("s3", "gs")
 MAX_REDIRECTS = 5
 """Redirects followed when downloading an input (each one checked like the first URL)."""
 
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_CANONICAL_IPV4 = re.compile(
-    r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
-)
-_NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
-_HOST_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
-
-
-class UrlRefused(ValueError):
-    """A URL the policy refuses; ``kind`` is the error type reported to the client."""
-
-    def __init__(self, message: str, kind: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-class AddressRefused(UrlRefused):
-    """A host that resolves to an address requests may not reach (raised at connect time)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, "address_not_allowed")
-
-
-def refusal(field: str, error: UrlRefused) -> InputError:
-    """The HTTP 400 for a refused URL, naming the request field."""
-    return InputError(
-        f"invalid input {field!r}: {error}",
-        [{"loc": [field], "msg": str(error), "type": error.kind}],
-    )
-
-
-# -- parsing ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """A URL as the policy compares it.
-
-    ``host`` is the lower-cased host name, the canonical text of an IP address, or the bucket
-    of an ``s3://`` / ``gs://`` URI. ``port`` is the effective port (``None`` for buckets).
-    ``segments`` are the decoded path segments (object keys for buckets).
-    """
-
-    scheme: str
-    host: str
-    port: int | None
-    segments: tuple[str, ...]
-
-    @property
-    def origin(self) -> str:
-        """``scheme://host:port`` (IPv6 in brackets), for comparing where credentials go."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}" + (f":{self.port}" if self.port is not None else "")
-
-    @property
-    def ip(self) -> IPAddress | None:
-        """The host as an IP address, if it is one."""
-        try:
-            return ipaddress.ip_address(self.host)
-        except ValueError:
-            return None
-
-
-def parse_target(url: str) -> Target:
-    """Parse ``url`` strictly (see the module docs); raises :class:`UrlRefused`."""
-    if any(char in url for char in "\\\t\r\n ") or any(ord(char) < 32 for char in url):
-        raise UrlRefused("backslashes, spaces and control characters are not allowed in URLs",
-                         "url_malformed")  # fmt: skip
-    try:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in DEFAULT_PORTS and scheme not in BUCKET_SCHEMES:
-            raise UrlRefused(f"unsupported URL scheme {scheme!r}", "unsupported_scheme")
-        if "@" in parts.netloc:
-            raise UrlRefused(
-                "URLs with credentials (user:password@) are not accepted", "url_credentials"
-            )
-        if scheme in BUCKET_SCHEMES:
-            return Target(scheme, _bucket(parts.netloc), None, _segments(parts.path))
-        host = _host(parts.netloc, parts.hostname)
-        port = parts.port if parts.port is not None else DEFAULT_PORTS[scheme]
-    except ValueError as error:  # urlsplit / .port on malformed input
-        if isinstance(error, UrlRefused):
-            raise
-        raise UrlRefused(f"malformed URL: {error}", "url_malformed") from None
-    return Target(scheme, host, port, _segments(parts.path))
-
-
-def _bucket(netloc: str) -> str:
-    if not _BUCKET.match(netloc):
-        raise UrlRefused(f"{netloc!r} is not a valid bucket name", "url_malformed")
-    return netloc
-
-
-def _host(netloc: str, hostname: str | None) -> str:
-    if not hostname:
-        raise UrlRefused("the URL has no host", "url_malformed")
-    if netloc.startswith("["):
-        if "%" in hostname:
-            raise UrlRefused("IPv6 zone identifiers are not accepted", "url_malformed")
-        try:
-            return ipaddress.IPv6Address(hostname).compressed
-        except ValueError:
-            raise UrlRefused(f"{hostname!r} is not an IPv6 address", "url_malformed") from None
-    if not hostname.isascii():
-        raise UrlRefused(
-            "write internationalised host names in their ASCII (xn--) form", "url_malformed"
-        )
-    host = hostname.lower().removesuffix(".")
-    labels = host.split(".")
-    if _NUMERIC_LABEL.match(labels[-1]):
-        if _CANONICAL_IPV4.match(host):
-            return host
-        # What WHATWG URL parsers and inet_aton read as an IPv4 address in another spelling.
-        raise UrlRefused(
-            f"{hostname!r} is an unusual spelling of an IP address; write it as a.b.c.d",
-            "url_ip_spelling",
-        )
-    if not all(_HOST_LABEL.match(label) for label in labels):
-        raise UrlRefused(f"{hostname!r} is not a valid host name", "url_malformed")
-    return host
-
-
-def _segments(path: str) -> tuple[str, ...]:
-    raw = path.split("/")[1:] if path.startswith("/") else ([path] if path else [])
-    segments = []
-    for segment in raw:
-        lowered = segment.lower()
-        if "%2f" in lowered or "%5c" in lowered:
-            raise UrlRefused("encoded slashes (%2F, %5C) are not allowed in URL paths",
-                             "url_path_traversal")  # fmt: skip
-        decoded = unquote(segment)
-        if decoded in (".", ".."):
-            raise UrlRefused("'.' and '..' path segments are not allowed in URLs",
-                             "url_path_traversal")  # fmt: skip
-        segments.append(decoded)
-    return tuple(segments)
-
-
-# -- allow-lists ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AllowEntry:
-    """One allow-list entry: ``scheme://host[:port][/path-prefix]`` or ``s3|gs://bucket[/prefix]``.
-
-    ``port`` ``None`` allows any port; ``prefix`` is compared on whole path segments; ``host``
-    empty (the entry ``s3://`` or ``gs://``) allows every bucket.
-    """
-
-    scheme: str
-    host: str
-    port: int | None
-    prefix: tuple[str, ...]
-    text: str
-
-    @classmethod
-    def parse(cls, text: str, variable: str) -> AllowEntry:
-        """Parse one entry of ``variable``; a malformed entry is a :class:`ConfigError`.
-
-        ``s3://`` or ``gs://`` alone admits every bucket of that store.
-        """
-        if text.lower() in ("s3://", "gs://"):
-            return cls(text[:2].lower(), "", None, (), text)
-        try:
-            target = parse_target(text)
-            parts = urlsplit(text)
-            if parts.query or parts.fragment:
-                raise UrlRefused("an entry has no query string or fragment", "url_malformed")
-            explicit_port = parts.port if target.scheme in DEFAULT_PORTS else None
-        except (UrlRefused, ValueError) as error:
-            raise ConfigError(
-                f"{variable}: entry {text!r} is not scheme://host[:port][/path] "
-                f"(or s3://bucket/prefix, gs://bucket/prefix): {error}"
-            ) from None
-        prefix = target.segments[:-1] if target.segments[-1:] == ("",) else target.segments
-        return cls(target.scheme, target.host, explicit_port, prefix, text)
-
-    def admits(self, target: Target) -> bool:
-        """Whether ``target`` falls under this entry."""
-        return (
-            self.scheme == target.scheme
-            and (self.host == target.host or (not self.host and self.scheme in BUCKET_SCHEMES))
-            and (self.port is None or self.port == target.port)
-            and target.segments[: len(self.prefix)] == self.prefix
-        )
-
-
-class AllowList:
-    """The parsed entries of one allow-list variable (empty: no restriction by prefix).
-
-    ``refused_kind`` is the error type of a URL outside the list.
-    """
-
-    def __init__(self, entries: Iterable[str], variable: str, refused_kind: str) -> None:
-        self.variable = variable
-        self.refused_kind = refused_kind
-        self.entries = tuple(AllowEntry.parse(entry, variable) for entry in entries)
-
-    def __bool__(self) -> bool:
-        return bool(self.entries)
-
-    def admits(self, target: Target) -> bool:
-        """Whether ``target`` is under an entry (always, when the list is empty)."""
-        return not self.entries or any(entry.admits(target) for entry in self.entries)
-
-    def names_host(self, host: str) -> bool:
-        """Whether an entry names ``host`` (which may then resolve to a private address)."""
-        return any(entry.host == host for entry in self.entries)
-
-    def describe(self) -> str:
-        return ", ".join(entry.text for entry in self.entries)
-
-
-_lists: dict[tuple[tuple[str, ...], str, str], AllowList] = {}
-
-
-def allow_list(entries: Sequence[str], variable: str, refused_kind: str) -> AllowList:
-    """The parsed allow-list (cached: each list is parsed once per process)."""
-    key = (tuple(entries), variable, refused_kind)
-    if key not in _lists:
-        _lists[key] = AllowList(entries, variable, refused_kind)
-    return _lists[key]
 
 
 def check_request_url(url: str, allowed: AllowList, *, field: str) -> Target:
@@ -292,16 +75,12 @@ def check_request_url(url: str, allowed: AllowList, *, field: str) -> Target:
         raise refusal(
             field,
             UrlRefused(
-                f"{target.origin}{_path_text(target)} is not allowed on this server "
+                f"{target.origin}{target.path} is not allowed on this server "
                 f"({allowed.variable}: {allowed.describe()})",
                 allowed.refused_kind,
             ),
         )
     return target
-
-
-def _path_text(target: Target) -> str:
-    return "/" + "/".join(target.segments) if target.segments else ""
 
 
 # -- addresses --------------------------------------------------------------------------------

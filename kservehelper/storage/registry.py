@@ -16,6 +16,7 @@ from kservehelper.errors import InputError
 from kservehelper.settings import env_name
 from kservehelper.storage import policy
 from kservehelper.storage.base import Destination, StorageSettings, redact
+from kservehelper.storage.urls import allow_list
 
 if TYPE_CHECKING:
     from kservehelper.storage.objects import ObjectStore
@@ -109,7 +110,7 @@ def resolve(
                 "s3://bucket/prefix or gs://bucket/prefix",
                 "local_destination_refused",
             )
-        allowed = policy.allow_list(
+        allowed = allow_list(
             settings.allowed, env_name("allowed_destinations"), "destination_not_allowed"
         )
         policy.check_request_url(uri, allowed, field=field_name)
