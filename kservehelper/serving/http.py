@@ -340,6 +340,9 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
             )
         )
 
+    async def no_explain(model_name: str) -> Response:
+        return error_response(NotFound("explanations (:explain) are not served by this server"))
+
     async def post_only(model_name: str, request: Request) -> Response:
         # Without this, KServe's GET /v1/models/{model_name} would answer for "NAME:predict".
         return error_response(
@@ -367,6 +370,7 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
     for path in ("/v2/models/{model_name}/infer",
                  "/v2/models/{model_name}/versions/{model_version}/infer"):  # fmt: skip
         router.add_api_route(path, no_v2_infer, methods=["POST"])
+    router.add_api_route("/v1/models/{model_name}:explain", no_explain, methods=["POST"])
     if not get_settings().enable_model_repository:
         for action in ("load", "unload"):
             router.add_api_route(

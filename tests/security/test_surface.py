@@ -83,7 +83,8 @@ def test_v2_infer_is_a_404_pointing_at_predict(server: RunningServer) -> None:
 
 def test_framework_errors_are_in_the_error_shape(server: RunningServer) -> None:
     error_of(httpx.get(server.url + "/nope"), 404)
-    error_of(httpx.post(f"{server.url}/v1/models/{NAME}:explain", json={}), 405)
+    error_of(httpx.post(f"{server.url}/v1/models/{NAME}:explain", json={}), 404)
+    error_of(httpx.get(f"{server.url}/v1/models/{NAME}:predict"), 405)
     response = httpx.put(server.predict_url, json={})
     assert "POST" in error_of(response, 405)["error"] and response.headers["allow"] == "POST"
     error_of(httpx.delete(server.url + "/"), 405)
