@@ -111,6 +111,17 @@ class BuildError(KServeHelperError):
     """Building, pushing or running an image failed."""
 
 
+class ModelError(KServeHelperError):
+    """The model's own code failed outside a request: importing its file, or its ``load()``.
+
+    The message names the file and line in the model's code where it happened.
+    """
+
+
+class ServeError(KServeHelperError):
+    """The model server cannot start as asked (its port is taken, a flag is unknown, ...)."""
+
+
 def http_status_of(error: BaseException) -> int:
     """The HTTP status a request failing with ``error`` is answered with (500 if unknown)."""
     status = getattr(error, "http_status", None)

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         description="Seconds running and queued requests get to finish after SIGTERM.",
     )
     max_input_bytes: int = Field(default=1024**3, ge=1, description="Largest input file accepted.")
+    playground: bool = Field(
+        default=True,
+        description="Serve the browser playground at / and /v1/models/NAME/playground (0: off).",
+    )
 
     # -- exposure (docs/security.md) ---------------------------------------------------------
     max_request_bytes: int = Field(

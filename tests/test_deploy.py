@@ -3,7 +3,6 @@ Kubernetes core schemas; every invalid ``deploy:`` value is reported with its ke
 
 from __future__ import annotations
 
-import functools
 import json
 import pathlib
 import shutil
@@ -20,9 +19,9 @@ from kservehelper.config.locate import LAST_PUSH_FILE
 from kservehelper.deploy.manifest import dump_manifest, render_inference_service
 from kservehelper.deploy.target import DeployTarget, load_deploy_target
 from kservehelper.errors import ConfigError
-from tests.conftest import EXAMPLES, REPO
+from tests.conftest import EXAMPLES
+from tests.kserve_schema import inference_service_schema
 
-CRD_FILE = REPO.parent / "shared" / "data" / "kserve-crd-inferenceservices.yaml"
 KUBERNETES_VERSION = "1.33"
 DIGEST = "sha256:" + "ab" * 32
 
@@ -47,35 +46,14 @@ class Model:
 # ---------------------------------------------------------------- validation against real schemas
 
 
-@functools.cache
-def crd_schema() -> dict[str, Any]:
-    """The v1beta1 openAPIV3Schema of KServe's InferenceService CRD."""
-    if not CRD_FILE.is_file():
-        pytest.skip(f"the KServe CRD is not at {CRD_FILE}")
-    crd = yaml.safe_load(CRD_FILE.read_text(encoding="utf-8"))
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
-    return dict(version["schema"]["openAPIV3Schema"])
-
-
-def pruned_fields(value: Any, schema: dict[str, Any], where: str = "") -> list[str]:
-    """Fields the API server would silently drop: absent from the structural schema."""
-    if schema.get("x-kubernetes-preserve-unknown-fields"):
-        return []
-    found: list[str] = []
-    if isinstance(value, dict):
-        properties = schema.get("properties")
-        extra = schema.get("additionalProperties")
-        for key, item in value.items():
-            if properties is not None and key in properties:
-                found += pruned_fields(item, properties[key], f"{where}.{key}")
-            elif isinstance(extra, dict):
-                found += pruned_fields(item, extra, f"{where}.{key}")
-            elif properties is not None:
-                found.append(f"{where}.{key}")
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for index, item in enumerate(value):
-            found += pruned_fields(item, schema["items"], f"{where}[{index}]")
-    return found
+def schema_errors(manifest: dict[str, Any]) -> list[str]:
+    """Where the manifest breaks the InferenceService schema derived from the kserve package:
+    wrong types, missing required fields, and fields the API server would prune (unknown)."""
+    validator = jsonschema.Draft7Validator(inference_service_schema())
+    return [
+        f"{'.'.join(str(p) for p in error.absolute_path)}: {error.message}"
+        for error in validator.iter_errors(manifest)
+    ]
 
 
 def component_pod(manifest: dict[str, Any], component: str) -> dict[str, Any]:
@@ -98,10 +76,8 @@ def component_pod(manifest: dict[str, Any], component: str) -> dict[str, Any]:
 
 
 def assert_valid_manifest(manifest: dict[str, Any]) -> None:
-    """The KServe CRD schema (and no pruned fields) plus the strict Kubernetes Pod schema."""
-    schema = crd_schema()
-    jsonschema.Draft7Validator(schema).validate(manifest)
-    assert pruned_fields(manifest, schema) == []
+    """The InferenceService schema (no unknown field) plus the strict Kubernetes Pod schema."""
+    assert schema_errors(manifest) == []
     assert manifest["apiVersion"] == "serving.kserve.io/v1beta1"
     assert manifest["kind"] == "InferenceService"
     for component in ("predictor", "transformer"):
@@ -117,11 +93,21 @@ def test_the_validators_catch_mistakes() -> None:
     manifest = render_inference_service(load_deploy_target(EXAMPLES / "gpu-style"))
     broken = json.loads(json.dumps(manifest))
     broken["spec"]["predictor"]["scaleMetric"] = "latency"
-    with pytest.raises(jsonschema.ValidationError):
-        assert_valid_manifest(broken)
+    (error,) = schema_errors(broken)
+    assert error == (
+        "spec.predictor.scaleMetric: 'latency' is not one of "
+        "['concurrency', 'rps', 'cpu', 'memory']"
+    )
     typo = json.loads(json.dumps(manifest))
-    typo["spec"]["predictor"]["minReplica"] = 1
-    assert pruned_fields(typo, crd_schema()) == [".spec.predictor.minReplica"]
+    typo["spec"]["predictor"]["minReplica"] = 1  # the API server would drop it silently
+    (error,) = schema_errors(typo)
+    assert error.startswith("spec.predictor: Additional properties") and "minReplica" in error
+    nameless = json.loads(json.dumps(manifest))
+    del nameless["spec"]["predictor"]["containers"][0]["name"]
+    assert schema_errors(nameless) == ["spec.predictor.containers.0: 'name' is a required property"]
+    wrong_type = json.loads(json.dumps(manifest))
+    wrong_type["spec"]["predictor"]["timeout"] = "300"
+    assert schema_errors(wrong_type) == ["spec.predictor.timeout: '300' is not of type 'integer'"]
     bad_probe = json.loads(json.dumps(manifest))
     bad_probe["spec"]["predictor"]["containers"][0]["startupProbe"]["httpGet"]["paht"] = "/"
     with pytest.raises(kubernetes_validate.ValidationError):
@@ -211,7 +197,7 @@ def test_gpu_style_example_carries_its_deploy_section() -> None:
     assert predictor["timeout"] == 300
     assert predictor["serviceAccountName"] == "model-runner"
     resources = container(manifest)["resources"]
-    assert resources["limits"]["nvidia.com/gpu"] == 1
+    assert resources["limits"]["nvidia.com/gpu"] == "1"  # a quantity
     assert resources["requests"] == {"cpu": "4", "memory": "16Gi"}
     startup = container(manifest)["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 1200
@@ -289,9 +275,10 @@ def test_matrix_of_settings_validates(tmp_path: pathlib.Path, setting: str, buil
         assert gpu_limits == {}
     elif "gpu" in deploy.get("resources", {}):
         expected = deploy["resources"]["gpu"]
-        assert gpu_limits == ({deploy["resources"]["gpu_resource"]: expected} if expected else {})
+        wanted = {deploy["resources"]["gpu_resource"]: str(expected)} if expected else {}
+        assert gpu_limits == wanted
     else:
-        assert gpu_limits == {"nvidia.com/gpu": 1}
+        assert gpu_limits == {"nvidia.com/gpu": "1"}
 
 
 # ----------------------------------------------------------------------------------- behaviours
@@ -506,7 +493,7 @@ def test_gpu_on_a_cpu_build_is_refused_with_a_fix(tmp_path: pathlib.Path) -> Non
         {"resources": {"gpu": 1}},
         build={"base_image": "nvcr.io/nvidia/pytorch:24.05-py3"},
     )
-    assert container(manifest_of(folder))["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert container(manifest_of(folder))["resources"]["limits"]["nvidia.com/gpu"] == "1"
 
 
 # --------------------------------------------------------------------------- transformer split
@@ -561,7 +548,7 @@ def test_transformer_split_emits_both_components(tmp_path: pathlib.Path) -> None
     assert "args" not in transformer
     assert transformer["resources"]["requests"]["memory"] == "1Gi"
     assert "nvidia.com/gpu" not in transformer["resources"]["limits"]
-    assert predictor["resources"]["limits"]["nvidia.com/gpu"] == 1  # its own (CUDA) config
+    assert predictor["resources"]["limits"]["nvidia.com/gpu"] == "1"  # its own (CUDA) config
     assert manifest["spec"]["predictor"]["maxReplicas"] == 3
     assert manifest["spec"]["transformer"]["maxReplicas"] == 1
     for part in (transformer, predictor):
@@ -614,3 +601,202 @@ def test_transformer_split_mistakes(tmp_path: pathlib.Path, case: str, expected:
 def test_target_name_is_the_model_name(tmp_path: pathlib.Path) -> None:
     target: DeployTarget = load_deploy_target(write_model(tmp_path / "Some_Folder", name=None))
     assert target.name == "some-folder"
+
+
+# ------------------------------------------------------- what a cluster and its policies accept
+
+
+def test_pods_meet_the_restricted_pod_security_level(tmp_path: pathlib.Path) -> None:
+    manifest = manifest_of(write_model(tmp_path / "demo"))
+    predictor = manifest["spec"]["predictor"]
+    assert predictor["securityContext"] == {
+        "seccompProfile": {"type": "RuntimeDefault"},
+        "runAsNonRoot": True,
+    }
+    assert container(manifest)["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+    }
+    root = load_deploy_target(write_model(tmp_path / "root", build={"user": "root"}))
+    assert "runAsNonRoot" not in container(render_inference_service(root))["securityContext"]
+    assert any("restricted Pod Security" in warning for warning in root.warnings)
+
+
+def test_probes_liveness_on_the_live_route(tmp_path: pathlib.Path) -> None:
+    main = container(manifest_of(write_model(tmp_path / "demo")))
+    assert main["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": 8080}
+    assert main["readinessProbe"]["httpGet"]["path"] == "/v1/models/demo"
+    assert main["startupProbe"]["httpGet"]["path"] == "/v1/models/demo"
+
+
+def test_queue_drain_and_allow_lists_reach_the_server(tmp_path: pathlib.Path) -> None:
+    deploy = {
+        "max_queue": 8,
+        "shutdown_grace": 90,
+        "allowed_inputs": ["https://cdn.example.com/inputs", "s3://bucket/in"],
+        "allowed_destinations": ["gs://bucket/out"],
+    }
+    manifest = manifest_of(write_model(tmp_path / "demo", deploy))
+    env = {item["name"]: item["value"] for item in container(manifest)["env"]}
+    assert env == {
+        "KSERVEHELPER_MAX_QUEUE": "8",
+        "KSERVEHELPER_SHUTDOWN_GRACE": "90",
+        "KSERVEHELPER_ALLOWED_INPUTS": "https://cdn.example.com/inputs,s3://bucket/in",
+        "KSERVEHELPER_ALLOWED_DESTINATIONS": "gs://bucket/out",
+    }
+    assert manifest["spec"]["predictor"]["terminationGracePeriodSeconds"] == 90 + 15
+
+
+def test_termination_grace_follows_the_servers_default(tmp_path: pathlib.Path) -> None:
+    from kservehelper.settings import Settings
+
+    default = Settings.model_fields["shutdown_grace"].default
+    manifest = manifest_of(write_model(tmp_path / "demo"))
+    assert manifest["spec"]["predictor"]["terminationGracePeriodSeconds"] > default
+    assert "env" not in container(manifest)
+
+
+def test_read_only_root_file_system_gets_writable_temp_folders(tmp_path: pathlib.Path) -> None:
+    deploy = {"read_only_root_filesystem": True, "env": {"KSERVEHELPER_OUTPUT_DIR": "/outputs"}}
+    manifest = manifest_of(write_model(tmp_path / "demo", deploy))
+    main = container(manifest)
+    assert main["securityContext"]["readOnlyRootFilesystem"] is True
+    assert main["volumeMounts"] == [
+        {"name": "kservehelper-tmp", "mountPath": "/tmp"},
+        {"name": "kservehelper-outputs", "mountPath": "/outputs"},
+    ]
+    assert manifest["spec"]["predictor"]["volumes"] == [
+        {"name": "kservehelper-tmp", "emptyDir": {}},
+        {"name": "kservehelper-outputs", "emptyDir": {}},
+    ]
+
+
+def test_secret_volume_names_are_dns_labels(tmp_path: pathlib.Path) -> None:
+    mounts = {"gcs.key.v2": "/var/secrets/gcs", "a" * 70: "/var/secrets/long"}
+    manifest = manifest_of(write_model(tmp_path / "demo", {"secret_mounts": mounts}))
+    names = [volume["name"] for volume in manifest["spec"]["predictor"]["volumes"]]
+    assert len(set(names)) == 2
+    for name in names:
+        assert len(name) <= 63 and "." not in name
+
+
+def test_our_annotations_and_labels_win(tmp_path: pathlib.Path) -> None:
+    deploy = {
+        "mode": "raw",
+        "annotations": {"serving.kserve.io/deploymentMode": "Serverless", "team": "a"},
+        "labels": {"app.kubernetes.io/managed-by": "someone", "team": "vision"},
+    }
+    target = load_deploy_target(write_model(tmp_path / "demo", deploy))
+    metadata = render_inference_service(target)["metadata"]
+    assert metadata["annotations"] == {
+        "team": "a",
+        "serving.kserve.io/deploymentMode": "RawDeployment",
+    }
+    assert metadata["labels"]["app.kubernetes.io/managed-by"] == "kservehelper"
+    assert metadata["labels"]["team"] == "vision"
+    assert any("set deploy.mode instead" in warning for warning in target.warnings)
+
+
+def test_plain_credentials_in_deploy_env_warn(tmp_path: pathlib.Path) -> None:
+    deploy = {
+        "env": {"HF_TOKEN": "hf_" + "a" * 34, "LOG_LEVEL": "debug", "NOTE": "AKIA" + "B" * 16}
+    }
+    warnings = load_deploy_target(write_model(tmp_path / "demo", deploy)).warnings
+    flagged = [w for w in warnings if "plain value" in w]
+    assert len(flagged) == 2
+    assert any("deploy.env.HF_TOKEN" in w for w in flagged)
+    assert any("deploy.env.NOTE" in w for w in flagged)
+
+
+def test_long_name_and_namespace_warn_about_host_names(tmp_path: pathlib.Path) -> None:
+    folder = write_model(
+        tmp_path / "demo", {"namespace": "a-rather-long-team-namespace"}, name="b" * 40
+    )
+    target = load_deploy_target(folder)
+    assert any("longer than a DNS label" in warning for warning in target.warnings)
+
+
+CLUSTER_ERRORS: list[tuple[Any, list[str]]] = [
+    ({"labels": {"team": "x" * 64}}, ["deploy.labels", "at most 63"]),
+    ({"labels": {"team": "has space"}}, ["deploy.labels"]),
+    ({"node_selector": {"pool": "-bad"}}, ["deploy.node_selector"]),
+    ({"labels": {"a" * 64: "x"}}, ["deploy.labels", "name up to 63"]),
+    ({"tolerations": [{"key": "bad key!", "operator": "Exists"}]}, ["tolerations.0.key"]),
+    ({"tolerations": [{"key": "gpu", "value": "a b"}]}, ["tolerations.0.value"]),
+    (
+        {"secret_mounts": {"a": "/var/secrets/x", "b": "/var/secrets/x/"}},
+        ["both mounted at /var/secrets/x"],
+    ),
+    ({"secret_mounts": {"a": "/var/../etc"}}, ["deploy.secret_mounts"]),
+    ({"secret_mounts": {"a": "/app/keys"}}, ["deploy.secret_mounts"]),
+    ({"namespace": "n" * 64}, ["deploy.namespace", "at most 63"]),
+    ({"allowed_inputs": ["cdn.example.com"]}, ["deploy.allowed_inputs", "scheme://host"]),
+    ({"max_queue": -1}, ["deploy.max_queue"]),
+    ({"shutdown_grace": "soon"}, ["deploy.shutdown_grace"]),
+]
+
+
+@pytest.mark.parametrize(("deploy", "expected"), CLUSTER_ERRORS, ids=lambda v: str(v)[:40])
+def test_values_a_cluster_would_refuse_are_refused_first(
+    tmp_path: pathlib.Path, deploy: Any, expected: list[str]
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_deploy_target(write_model(tmp_path / "demo", deploy))
+    for fragment in expected:
+        assert fragment in str(raised.value)
+
+
+def test_every_deploy_error_of_both_parts_is_reported_at_once(tmp_path: pathlib.Path) -> None:
+    folder = write_pair(
+        tmp_path,
+        transformer_deploy={"workers": 0, "labels": {"team": "x" * 70}},
+        predictor_deploy={"resources": {"memory": "4GB", "gpu": 2}},
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_deploy_target(folder)
+    message = str(raised.value)
+    assert "deploy.workers" in message and "deploy.labels" in message  # the transformer's
+    assert "deploy.resources.memory" in message and "predictor" in message  # and the predictor's
+
+
+# ------------------------------------------------------------------- the image that is deployed
+
+
+def pushed_folder(tmp_path: pathlib.Path, image_id: str | None) -> pathlib.Path:
+    folder = write_model(tmp_path / "demo")
+    record: dict[str, Any] = {
+        "image": "registry.example.com/demo:1.0",
+        "digest": DIGEST,
+        "reference": f"registry.example.com/demo@{DIGEST}",
+    }
+    if image_id:
+        record["image_id"] = image_id
+    (folder / LAST_PUSH_FILE).parent.mkdir()
+    (folder / LAST_PUSH_FILE).write_text(json.dumps(record), encoding="utf-8")
+    return folder
+
+
+def test_a_rebuilt_image_is_not_deployed_under_the_old_digest(tmp_path: pathlib.Path) -> None:
+    pushed, rebuilt = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    folder = pushed_folder(tmp_path, pushed)
+    with pytest.raises(ConfigError) as raised:
+        load_deploy_target(folder, local_image_id=lambda image: rebuilt)
+    message = str(raised.value)
+    assert "rebuilt since" in message and "kservehelper push" in message and "--image" in message
+    same = load_deploy_target(folder, local_image_id=lambda image: pushed)
+    assert same.main.image == f"registry.example.com/demo@{DIGEST}"
+    elsewhere = load_deploy_target(folder, local_image_id=lambda image: None)  # CI: no local
+    assert elsewhere.main.image == f"registry.example.com/demo@{DIGEST}"
+    chosen = load_deploy_target(folder, image="other/x:1", local_image_id=lambda image: rebuilt)
+    assert chosen.main.image == "other/x:1"
+
+
+def test_a_built_but_never_pushed_image_warns(tmp_path: pathlib.Path) -> None:
+    target = load_deploy_target(
+        write_model(tmp_path / "demo"), local_image_id=lambda image: "sha256:" + "3" * 64
+    )
+    assert target.main.image == "registry.example.com/demo:1.0"
+    assert any("never pushed" in warning for warning in target.warnings)

@@ -17,17 +17,37 @@ from kservehelper.errors import ConfigError
 def test_cpu_default_is_python_slim() -> None:
     base = resolve_base_image(BuildConfig())
     assert base.image == "python:3.11-slim" and base.family == "python"
-    assert not base.install_python
+    assert not base.provision_python
 
 
 def test_cpu_python_version() -> None:
     assert resolve_base_image(BuildConfig(python_version="3.12")).image == "python:3.12-slim"
 
 
-def test_cuda_base_installs_pinned_python() -> None:
+def test_cuda_base_provisions_python() -> None:
     base = resolve_base_image(BuildConfig(cuda="12.4", python_version="3.11"))
     assert base.image == "nvidia/cuda:12.4.1-base-ubuntu22.04"
-    assert base.install_python and base.python_patch == "3.11.11"
+    assert base.provision_python and base.python_version == "3.11"
+    assert base.python_patch == "3.11.11"  # only if the distro does not ship 3.11
+    assert base.warnings == ()
+
+
+def test_cuda_without_python_version_takes_the_distros() -> None:
+    base = resolve_base_image(BuildConfig(cuda="13.0"))
+    assert base.image == "nvidia/cuda:13.0.2-base-ubuntu24.04"
+    assert base.python_version is None and base.python_patch is None
+
+
+def test_end_of_life_cuda_warns_naming_a_supported_one() -> None:
+    (warning,) = resolve_base_image(BuildConfig(cuda="11.7", python_version="3.10")).warnings
+    assert "end of life" in warning and 'cuda: "12.0"' in warning
+    assert "support-policy" in warning
+
+
+def test_newest_patch_per_cuda_minor() -> None:
+    for minor, release in CUDA_RELEASES.items():
+        assert release.full_version.startswith(minor + ".")
+    assert CUDA_RELEASES["12.9"].full_version == "12.9.1"
 
 
 @pytest.mark.parametrize(
@@ -65,6 +85,7 @@ def test_ngc_needs_cuda() -> None:
 def test_base_image_bypasses_tables() -> None:
     base = resolve_base_image(BuildConfig(base_image="my/base:1", cuda="9.0", ngc=True))
     assert base.image == "my/base:1" and base.family == "custom"
+    assert base.provision_python  # the Dockerfile uses its Python, or installs one
 
 
 def test_every_ngc_row_has_a_cuda_row() -> None:

@@ -1,4 +1,7 @@
-"""The docker CLI: which builder it offers, build with live logs, push, pull, inspect.
+"""The docker CLI: which client and builder to use, its failures in one line, inspect/pull/tag.
+
+Builds and pushes (with live logs) are :mod:`kservehelper.build.engine`; running a built image is
+:mod:`kservehelper.build.container`.
 
 Three builders, detected once per process and client binary:
 
@@ -13,23 +16,16 @@ Every failure becomes a :class:`BuildError` with one line of explanation and a h
 
 from __future__ import annotations
 
-import collections
-import contextlib
+import dataclasses
 import functools
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
-
-import httpx
 
 from kservehelper.errors import BuildError
 from kservehelper.settings import env_name, get_settings
@@ -38,12 +34,6 @@ Builder = Literal["buildx", "buildkit", "legacy"]
 DOCKER_ENV = env_name("docker")
 BUILDER_ENV = env_name("builder")
 DEFAULT_PLATFORM = "linux/amd64"
-_TAIL_LINES = 25
-_BUILDKIT_STEP = re.compile(r"^#(\d+) (\[[^\]]+\] .*)$")
-_BUILDKIT_CACHED = re.compile(r"^#(\d+) CACHED$")
-_BUILDKIT_ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
-_LEGACY_STEP = re.compile(r"^Step (\d+/\d+) : (.*)$")
-_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
 
 @dataclass(frozen=True)
@@ -54,24 +44,18 @@ class Engine:
     client_version: str
     server_version: str
     builder: Builder
+    #: Why this client, when another docker on PATH came first (one line, or empty).
+    note: str = field(default="", compare=False)
 
     @property
     def buildkit(self) -> bool:
         """Whether builds support ``RUN --mount`` (cache, bind, secret)."""
         return self.builder != "legacy"
 
-
-@dataclass
-class BuildResult:
-    """What a build printed, and which steps came from the cache."""
-
-    lines: list[str] = field(default_factory=list)
-    steps: list[str] = field(default_factory=list)
-    cached_steps: list[str] = field(default_factory=list)
-
-    def step_cached(self, fragment: str) -> bool:
-        """Whether the (first) step whose text contains ``fragment`` was a cache hit."""
-        return any(fragment in step for step in self.cached_steps)
+    def describe(self) -> str:
+        """``buildkit (/usr/bin/docker 20.10.24)``, plus why this client when there was a choice."""
+        text = f"{self.builder} ({self.binary} {self.client_version})"
+        return f"{text}; {self.note}" if self.note else text
 
 
 def _parse_version(text: str) -> tuple[int, ...]:
@@ -90,12 +74,53 @@ def choose_binary(explicit: str | None = None) -> str:
     return path
 
 
+def docker_clients() -> list[str]:
+    """Every ``docker`` executable on PATH, in PATH order (one per real file)."""
+    found: dict[str, str] = {}
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = os.path.join(folder or ".", "docker")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            found.setdefault(os.path.realpath(candidate), candidate)
+    return list(found.values())
+
+
+_PREFERENCE: dict[str, int] = {"buildx": 0, "buildkit": 1, "legacy": 2}
+
+
 def detect_engine(binary: str | None = None, builder: str | None = None) -> Engine:
     """Find the client and its daemon, and the best builder they offer (cached per process).
 
-    ``builder`` (or $KSERVEHELPER_BUILDER) forces one of buildx, buildkit, legacy.
+    With no client named (``binary``, $KSERVEHELPER_DOCKER), every ``docker`` on PATH is
+    considered and the first offering BuildKit (buildx, else a client with it built in) wins
+    over one with only the legacy builder. ``builder`` (or $KSERVEHELPER_BUILDER) forces one of
+    buildx, buildkit, legacy.
     """
-    return _detect(choose_binary(binary), builder or get_settings().builder)
+    forced = builder or get_settings().builder
+    named = binary or get_settings().docker
+    if named or forced:
+        return _detect(choose_binary(named), forced)
+    candidates = docker_clients()
+    if not candidates:
+        choose_binary(None)  # raises the "not found" error
+    engines: list[Engine] = []
+    failure: BuildError | None = None
+    for candidate in candidates:
+        try:
+            engines.append(_detect(candidate, None))
+        except BuildError as error:
+            failure = failure or error
+    if not engines:
+        assert failure is not None
+        raise failure
+    best = min(engines, key=lambda engine: _PREFERENCE[engine.builder])
+    first = engines[0]
+    if best is first:
+        return best
+    note = (
+        f"the first docker on PATH, {first.binary} {first.client_version}, has only the "
+        f"{first.builder} builder"
+    )
+    return dataclasses.replace(best, note=note)
 
 
 @functools.lru_cache(maxsize=8)
@@ -120,8 +145,8 @@ def _detect(binary: str, forced: str | None) -> Engine:
     if done.returncode != 0 or not server:
         reason = (done.stderr.strip().splitlines() or ["no answer"])[-1]
         raise BuildError(
-            f"the Docker daemon is not reachable ({reason}); hint: start Docker (here: "
-            "`../shared/tools/docker-sandbox up`) or set DOCKER_HOST"
+            f"the Docker daemon is not reachable ({reason}); hint: start Docker, or set "
+            "DOCKER_HOST to a daemon you can reach"
         )
     if forced is not None:
         if forced not in ("buildx", "buildkit", "legacy"):
@@ -138,149 +163,60 @@ def _detect(binary: str, forced: str | None) -> Engine:
     return Engine(binary, client, server, chosen)
 
 
-def _stream(
-    command: Sequence[str],
-    env: dict[str, str] | None = None,
-    echo: Callable[[str], None] | None = None,
-    cwd: str | None = None,
-) -> tuple[int, list[str]]:
-    """Run a command, passing each output line to ``echo`` as it comes; return (rc, lines)."""
-    lines: list[str] = []
-    process = subprocess.Popen(
-        list(command),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-    )
-    assert process.stdout is not None
-    try:
-        for raw in process.stdout:
-            line = raw.rstrip("\n")
-            lines.append(line)
-            if echo is not None:
-                echo(line)
-    except BaseException:
-        process.kill()
-        raise
-    finally:
-        process.stdout.close()
-    return process.wait(), lines
+_CAUSES: tuple[tuple[str, str, str], ...] = (
+    (
+        r"no space left on device",
+        "the Docker daemon's disk is full (no space left on device)",
+        "free space: `docker system prune` (and `docker builder prune` for the build cache)",
+    ),
+    (
+        r"manifest unknown|manifest for \S+ not found|not found: manifest",
+        "the registry has no such image or tag (manifest unknown)",
+        "check the name and tag; build and push it first (`kservehelper build`, `push`)",
+    ),
+    (
+        r"pull access denied|unauthorized|authentication required|denied: ",
+        "the registry refused access (pull access denied / unauthorized)",
+        "check the name, or log in: `docker login REGISTRY`",
+    ),
+    (
+        r"HTTP response to HTTPS client",
+        "the registry speaks plain HTTP",
+        "add it to the daemon's insecure-registries",
+    ),
+    (
+        r"connection refused|no such host|i/o timeout|TLS handshake timeout|network is unreachable",
+        "the registry cannot be reached",
+        "check that it runs and the daemon can reach it",
+    ),
+    (
+        r"No such image|Unable to find image",
+        "there is no such image here",
+        "build it first with `kservehelper build`",
+    ),
+)
+_NOISE = re.compile(r"^(See '.*--help'|Run '.*--help' for more information)\.?$")
 
 
-def build_image(
-    engine: Engine,
-    context: str,
-    tag: str,
-    *,
-    platform: str = DEFAULT_PLATFORM,
-    network: str = "host",
-    no_cache: bool = False,
-    progress: str = "plain",
-    secrets: Sequence[str] = (),
-    echo: Callable[[str], None] | None = None,
-) -> BuildResult:
-    """Build ``context/Dockerfile`` as ``tag``, streaming the log; BuildError on failure."""
-    if progress == "auto":
-        progress = "tty" if sys.stdout.isatty() else "plain"
-    command = [engine.binary]
-    env: dict[str, str] = {}
-    if engine.builder == "buildx":
-        command += ["buildx", "build", "--load", f"--progress={progress}"]
-    elif engine.builder == "buildkit":
-        command += ["build", f"--progress={progress}"]
-        env["DOCKER_BUILDKIT"] = "1"
-    else:
-        command += ["build"]
-        env["DOCKER_BUILDKIT"] = "0"
-        if secrets:
-            raise BuildError(
-                "build secrets need BuildKit, and this docker client only has the legacy "
-                "builder; hint: install the buildx plugin or choose another client with --docker"
-            )
-    for secret in secrets:
-        command += ["--secret", secret]
-    if platform:
-        command += ["--platform", platform]
-    if network:
-        command += ["--network", network]
-    if no_cache:
-        command.append("--no-cache")
-    command += ["--tag", tag, "--file", os.path.join(context, "Dockerfile"), context]
-
-    if progress == "tty" and engine.buildkit:
-        # BuildKit's interactive display needs the terminal: no capture, no step tracking.
-        code = subprocess.run(command, env={**os.environ, **env}).returncode
-        if code != 0:
-            raise BuildError(
-                "docker build failed (the failing step is shown above); hint: rerun with "
-                "--progress plain for the full log"
-            )
-        return BuildResult()
-
-    result = BuildResult()
-    step_names: dict[str, str] = {}
-    tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
-    failed_step: list[str] = []
-    current: list[str] = []
-
-    def on_line(line: str) -> None:
-        tail.append(line)
-        if echo is not None:
-            echo(line)
-        if match := _BUILDKIT_STEP.match(line):
-            step_names.setdefault(match.group(1), match.group(2))
-            if match.group(2) not in result.steps:
-                result.steps.append(match.group(2))
-        elif match := _BUILDKIT_CACHED.match(line):
-            result.cached_steps.append(step_names.get(match.group(1), "?"))
-        elif match := _BUILDKIT_ERROR.match(line):
-            failed_step.append(step_names.get(match.group(1), match.group(2)))
-        elif match := _LEGACY_STEP.match(line):
-            current[:] = [match.group(2)]
-            result.steps.append(match.group(2))
-        elif line.strip() == "---> Using cache" and current:
-            result.cached_steps.append(current[0])
-
-    try:
-        code, lines = _stream(command, env=env, echo=on_line)
-    except OSError as error:
-        raise BuildError(f"cannot run {engine.binary}: {error}") from None
-    result.lines = lines
-    if code != 0:
-        step = failed_step[0] if failed_step else (current[0] if current else "(before any step)")
-        raise BuildError(
-            f"docker build failed at step: {step}\n--- last lines of the build log ---\n"
-            + "\n".join(tail)
-            + "\nhint: fix the step above in config.yaml (or run `kservehelper dockerfile` to "
-            "see the Dockerfile)"
-        )
-    return result
+def known_cause(text: str) -> tuple[str, str] | None:
+    """(what it means, what to do) for a failure the daemon's output names, else None."""
+    for pattern, cause, hint in _CAUSES:
+        if re.search(pattern, text, re.IGNORECASE):
+            return cause, hint
+    return None
 
 
-def push_image(engine: Engine, image: str, echo: Callable[[str], None] | None = None) -> str:
-    """Push ``image``; return its digest (``sha256:...``)."""
-    code, lines = _stream([engine.binary, "push", image], echo=echo)
-    text = "\n".join(lines)
-    if code != 0:
-        last = next((line for line in reversed(lines) if line.strip()), "no output")
-        if re.search(r"unauthorized|denied|authentication required", text, re.IGNORECASE):
-            hint = f"log in with `docker login {image.split('/')[0]}`"
-        elif "HTTP response to HTTPS client" in text:
-            hint = "the registry speaks plain HTTP: add it to the daemon's insecure-registries"
-        elif re.search(r"connection refused|no such host|timeout", text, re.IGNORECASE):
-            hint = "check that the registry is running and reachable from the Docker daemon"
-        elif "does not exist" in text or "No such image" in text:
-            hint = "build it first with `kservehelper build`"
-        else:
-            hint = "check the registry address in config.yaml's `image`"
-        raise BuildError(f"docker push {image} failed: {last}; hint: {hint}")
-    digests = _DIGEST.findall(text)
-    if not digests:
-        raise BuildError(f"docker push {image} printed no digest; hint: rerun the push")
-    return digests[-1]
+def daemon_failure(action: str, stderr: str) -> BuildError:
+    """One line for a failed docker command: the daemon's own words, what they mean, a fix."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    lines = [line for line in lines if not _NOISE.match(line)]
+    said = next((line for line in lines if "Error response from daemon" in line), None)
+    said = (said or (lines[-1] if lines else "no output")).split("Error response from daemon:")[-1]
+    said = said.strip().removeprefix("docker:").strip().rstrip(".")
+    cause = known_cause(stderr)
+    if cause is None:
+        return BuildError(f"{action} failed: {said}")
+    return BuildError(f"{action} failed: {cause[0]}: {said}; hint: {cause[1]}")
 
 
 def run_docker(engine: Engine, *args: str, timeout: float = 600) -> str:
@@ -292,9 +228,38 @@ def run_docker(engine: Engine, *args: str, timeout: float = 600) -> str:
     except subprocess.TimeoutExpired:
         raise BuildError(f"docker {' '.join(args)} timed out after {timeout:.0f}s") from None
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["failed"])[-1]
-        raise BuildError(f"docker {' '.join(args[:2])} failed: {last}")
+        raise daemon_failure(f"docker {' '.join(args[:2])}", done.stderr)
     return done.stdout
+
+
+def image_id(engine: Engine, image: str) -> str | None:
+    """The local image's id (``sha256:...``), or None when there is no such local image."""
+    done = subprocess.run(
+        [engine.binary, "image", "inspect", "--format", "{{.Id}}", image],
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def add_labels(engine: Engine, image: str, labels: Mapping[str, str]) -> None:
+    """Give the local ``image`` more labels, in place (same tag, no new layer).
+
+    A one-line ``FROM image`` + ``LABEL`` build with the classic builder, which reads ``FROM``
+    from the local image store whatever builder the engine uses for real builds.
+    """
+    from kservehelper.build.dockerfile import label_instruction
+
+    dockerfile = f"FROM {image}\n{label_instruction(labels)}\n"
+    done = subprocess.run(
+        [engine.binary, "build", "--quiet", "--tag", image, "-"],
+        input=dockerfile,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )
+    if done.returncode != 0:
+        raise daemon_failure(f"labelling {image}", done.stderr)
 
 
 def inspect_image(engine: Engine, image: str) -> dict[str, object]:
@@ -310,13 +275,6 @@ def image_labels(engine: Engine, image: str) -> dict[str, str]:
     return dict(config.get("Labels") or {})
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def pull_image(engine: Engine, reference: str) -> None:
     """``docker pull`` (by tag or digest)."""
     run_docker(engine, "pull", "--quiet", reference)
@@ -325,103 +283,3 @@ def pull_image(engine: Engine, reference: str) -> None:
 def remove_image(engine: Engine, image: str) -> None:
     """``docker image rm --force``; an image that is not there is fine."""
     subprocess.run([engine.binary, "image", "rm", "--force", image], capture_output=True)
-
-
-@contextlib.contextmanager
-def running_model(
-    engine: Engine,
-    image: str,
-    name: str,
-    class_name: str = "Model",
-    *,
-    port: int | None = None,
-    env: dict[str, str] | None = None,
-    startup_timeout: float = 180,
-) -> Iterator[str]:
-    """Run the image's model server with host networking on a free port; yield its base URL.
-
-    Waits for ``GET /v1/models/NAME`` to answer 200; the container is stopped and removed on
-    exit, also on failure. If it exits early, BuildError carries its last log lines.
-    """
-    port = port or free_port()
-    container = f"kservehelper-predict-{uuid.uuid4().hex[:12]}"
-    command = [engine.binary, "run", "--detach", "--network", "host", "--name", container]
-    for key, value in (env or {}).items():
-        command += ["--env", f"{key}={value}"]
-    # Host networking: listen on the loopback address only, this is a one-off local run.
-    command += [image, "kservehelper", "serve", "/app", "--port", str(port), "--host", "127.0.0.1"]
-    command += ["--name", name, "--class", class_name]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["failed"])[-1]
-        hint = (
-            "build it with `kservehelper build`"
-            if "No such image" in last or ("Unable to find image" in done.stderr)
-            else "check the image name"
-        )
-        subprocess.run([engine.binary, "rm", "--force", container], capture_output=True)
-        raise BuildError(f"docker run {image} failed: {last}; hint: {hint}")
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(engine, container, f"{base_url}/v1/models/{name}", startup_timeout)
-        yield base_url
-    finally:
-        subprocess.run([engine.binary, "rm", "--force", container], capture_output=True)
-
-
-def _container_logs(engine: Engine, container: str) -> str:
-    done = subprocess.run(
-        [engine.binary, "logs", "--tail", str(_TAIL_LINES), container],
-        capture_output=True,
-        text=True,
-    )
-    return (done.stdout + done.stderr).strip()
-
-
-def _wait_ready(engine: Engine, container: str, url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        state = subprocess.run(
-            [engine.binary, "inspect", "--format", "{{.State.Running}}", container],
-            capture_output=True,
-            text=True,
-        )
-        if state.stdout.strip() != "true":
-            raise BuildError(
-                f"the model container exited before it was ready:\n"
-                f"{_container_logs(engine, container)}\nhint: fix the error above, rebuild"
-            )
-        time.sleep(0.5)
-    raise BuildError(
-        f"the model was not ready at {url} after {timeout:.0f}s:\n"
-        f"{_container_logs(engine, container)}"
-    )
-
-
-def predict_over_http(
-    base_url: str,
-    name: str,
-    payload: dict[str, object],
-    echo: Callable[[str], None] | None = None,
-    timeout: float = 600,
-    method: str = "predict",
-) -> list[str]:
-    """POST ``payload`` to ``/v1/models/NAME:METHOD``; echo and return the response lines
-    (one for a JSON answer; one per item for a stream). BuildError on an HTTP error."""
-    lines: list[str] = []
-    url = f"{base_url}/v1/models/{name}:{method}"
-    with httpx.stream("POST", url, json=payload, timeout=timeout) as response:
-        if response.status_code >= 400:
-            response.read()
-            raise BuildError(f"POST {url} answered {response.status_code}: {response.text}")
-        for line in response.iter_lines():
-            if line.strip():
-                lines.append(line)
-                if echo is not None:
-                    echo(line)
-    return lines

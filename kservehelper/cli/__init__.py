@@ -16,12 +16,14 @@ from kservehelper.cli import predict  # isort: split
 
 from kservehelper.cli import image  # isort: split
 
+import sys
+
 from kservehelper.cli import deploy, upload
-from kservehelper.cli.app import app
+from kservehelper.cli.app import app, run_app
 
 __all__ = ["app", "deploy", "image", "main", "predict", "serve", "upload"]
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (also ``python -m kservehelper``)."""
+    run_app(sys.argv[1:])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from kservehelper.cli.app import ModelDir, app, fail
+from kservehelper.cli.app import DockerOption, ModelDir, app, fail
 
 
 @app.command()
@@ -24,10 +25,12 @@ def deploy(
         Optional[str],  # noqa: UP045
         typer.Option(help="Deploy this image. [default: the pushed digest, else config's image]"),
     ] = None,
+    docker: DockerOption = None,
 ) -> None:
     """Print the KServe InferenceService for the model in MODEL_DIR (from config.yaml).
 
-    The image is the digest `kservehelper push` recorded, else config.yaml's image. The
+    The image is the digest `kservehelper push` recorded (refused when the local image was
+    rebuilt since: push first, or pass --image), else config.yaml's image. The
     `deploy:` section of config.yaml sets namespace, resources, replicas, autoscaling,
     timeouts, environment and secrets, probes and workers (see docs/deploy.md).
 
@@ -45,7 +48,7 @@ def deploy(
     if output_format not in ("yaml", "json"):
         fail(ValueError(f"--format must be yaml or json, not {output_format!r}"), code=2)
     try:
-        target = load_deploy_target(model_dir, image=image)
+        target = load_deploy_target(model_dir, image=image, local_image_id=_local_images(docker))
         text = dump_manifest(
             render_inference_service(target), "json" if output_format == "json" else "yaml"
         )
@@ -58,3 +61,18 @@ def deploy(
         return
     output.write_text(text, encoding="utf-8")
     typer.echo(f"Wrote {output}", err=True)
+
+
+def _local_images(docker_binary: str | None) -> Callable[[str], str | None]:
+    """Looks up local image ids with Docker; without a reachable engine there is nothing local
+    to compare the pushed digest with."""
+    from kservehelper.build.docker import detect_engine, image_id
+    from kservehelper.errors import BuildError
+
+    def lookup(image: str) -> str | None:
+        try:
+            return image_id(detect_engine(docker_binary), image)
+        except BuildError:
+            return None
+
+    return lookup

@@ -103,6 +103,9 @@ def dockerfile(
 ) -> None:
     """Print the Dockerfile `kservehelper build` would build (after checking config.yaml).
 
+    The model is not imported: `build` reads its input schema inside the built image and adds
+    it as a label. A build.env value with a newline is a build argument `build` passes.
+
     Examples:
 
         kservehelper dockerfile examples/blur-image
@@ -111,7 +114,6 @@ def dockerfile(
     """
     from kservehelper.build.docker import detect_engine
     from kservehelper.build.dockerfile import DockerfileInputs, render_dockerfile
-    from kservehelper.build.project import model_input_schema
     from kservehelper.config.project import load_config
     from kservehelper.errors import BuildError, KServeHelperError
 
@@ -126,10 +128,11 @@ def dockerfile(
             buildkit = builder != "legacy"
         else:
             raise BuildError(f"--builder {builder}: use buildkit or legacy")
-        schema = model_input_schema(config.model_dir)
-        text = render_dockerfile(config, DockerfileInputs(buildkit=buildkit, input_schema=schema))
+        text = render_dockerfile(config, DockerfileInputs(buildkit=buildkit))
     except KServeHelperError as exc:
         fail(exc)
+    for warning in config.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(text, nl=False)
 
 
@@ -137,11 +140,13 @@ def dockerfile(
 def config_schema() -> None:
     """Print config.yaml's JSON Schema, for editors and CI.
 
-    Example (VS Code / yaml-language-server: first line of config.yaml):
+    Example: save the schema, then paste the second line as the first line of config.yaml
+    (VS Code and other editors using yaml-language-server then check and complete it):
 
-        kservehelper config-schema > config.schema.json
-
-        # yaml-language-server: $schema=config.schema.json
+    ```
+    kservehelper config-schema > config.schema.json
+    # yaml-language-server: $schema=config.schema.json
+    ```
     """
     import json
 

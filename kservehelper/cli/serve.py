@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import os
-import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from kservehelper.cli.app import ClassOption, ModelDir, app, fail
 
-
-def _check_kserve_flags(extra: list[str]) -> None:
-    """Arguments serve does not know must be KServe model-server flags (KServe's controller
-    adds some, e.g. --predictor_protocol); KServe reads them itself. Anything else is a typo."""
-    from kservehelper.serving.kserve_compat import model_server_flags
-
-    known = model_server_flags()
-    unknown = [a.split("=")[0] for a in extra if a.startswith("-") and a.split("=")[0] not in known]
-    if unknown:
-        fail(ValueError(f"no such option: {', '.join(unknown)} (see kservehelper serve --help)"), 2)
+if TYPE_CHECKING:
+    from kservehelper.config.locate import ModelLocation
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -32,9 +23,12 @@ def serve(
         typer.Option("--port", "-p", "--http_port", help="HTTP port."),
     ] = 8080,
     host: Annotated[
-        str,
-        typer.Option(help="Address to listen on; 127.0.0.1 keeps the server private."),
-    ] = "0.0.0.0",
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            help="Address to listen on; 127.0.0.1 keeps the server private. "
+            "[default: $KSERVEHELPER_HOST, else 0.0.0.0: all interfaces]"
+        ),
+    ] = None,
     name: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -68,6 +62,8 @@ def serve(
     KServe's own model-server flags (--predictor_protocol, --enable_docs_url, ...) are passed
     through, so the arguments KServe's controller gives a container work as they are.
 
+    Open http://HOST:PORT/ in a browser for the model's playground (a form to try it).
+
     Examples:
 
         kservehelper serve examples/hello --port 9000
@@ -77,32 +73,66 @@ def serve(
         curl localhost:9000/v1/models/hello:predict \\
             -H 'Content-Type: application/json' -d '{"name": "Ada"}'
     """
+    from kservehelper.errors import KServeHelperError
+    from kservehelper.serving.kserve_flags import import_kserve_with_flags, passes_flag
+
+    extra = list(context.args)
+    if str(model_dir).startswith("-"):  # click takes an unknown option there for the folder
+        extra.insert(0, str(model_dir))
+    try:
+        # First: KServe parses its flags when imported, and the model's file imports it.
+        import_kserve_with_flags(extra, _own_options(context))
+    except KServeHelperError as exc:
+        fail(exc, code=2)
+    location, model_class = _import_model(model_dir, name, class_name)
+    _serve(
+        location,
+        model_class,
+        max_concurrency=max_concurrency,
+        upload_to=upload_to,
+        workers=workers,
+        http_port=port,
+        host=host,
+        predictor_host=predictor_host,
+        # gRPC stays off unless asked for with KServe's own flag (`--enable_grpc true`).
+        enable_grpc=None if passes_flag(extra, "--enable_grpc") else False,
+    )
+
+
+def _own_options(context: typer.Context) -> list[str]:
+    """serve's own option names, to suggest for a typo."""
+    return [name for param in context.command.params for name in param.opts if name[:1] == "-"]
+
+
+def _import_model(
+    model_dir: Path, name: str | None, class_name: str | None
+) -> tuple[ModelLocation, type]:
     from kservehelper.config.locate import locate_model
     from kservehelper.errors import KServeHelperError
     from kservehelper.serving.loader import import_model_class
-    from kservehelper.serving.model import KServeModel
 
-    _check_kserve_flags(context.args)
     try:
         location = locate_model(model_dir, name, class_name)
-        model_class = import_model_class(location)
+        return location, import_model_class(location)
     except KServeHelperError as exc:
         fail(exc)
-    os.chdir(location.folder)
+
+
+def _serve(location: ModelLocation, model_class: type, **settings: Any) -> None:
+    """Load the model and serve it until the server stops; a failure is one line."""
+    from kservehelper.errors import KServeHelperError, ModelError
+    from kservehelper.serving.loader import code_location, display_path
+    from kservehelper.serving.server import start_model_server
+
+    origin = Path.cwd()
+    os.chdir(location.folder)  # the model runs from its folder, as in its image
     try:
-        KServeModel.serve(
-            location.name,
-            model_class,
-            max_concurrency=max_concurrency,
-            upload_to=upload_to,
-            workers=workers,
-            http_port=port,
-            host=host,
-            enable_grpc=False,
-            predictor_host=predictor_host,
-        )
+        start_model_server(location.name, model_class, model_kwargs={}, **settings)
     except KServeHelperError as exc:
         fail(exc)
-    except Exception as exc:  # the model's own load() or constructor, typically
-        traceback.print_exc()
-        fail(RuntimeError(f"the model could not be served: {type(exc).__name__}: {exc}"))
+    except Exception as exc:  # the model's own constructor or load(), typically
+        os.chdir(origin)  # paths in the message, relative to where the user is
+        where = code_location(exc, location.folder) or display_path(location.entrypoint)
+        error = ModelError(f"{where}: the model could not be served: {type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+        fail(error)

@@ -61,5 +61,5 @@ def upload_server(
             max_bytes=max_size_mb * 1024 * 1024,
             public_url=public_url,
         )
-    except KServeHelperError as error:
-        fail(error)
+    except (KServeHelperError, ValueError) as exc:  # a bad --dest, typically
+        fail(exc)

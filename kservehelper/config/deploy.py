@@ -9,26 +9,26 @@ key (``deploy.resources.memory``) and a fix.
 from __future__ import annotations
 
 import pathlib
+import posixpath
 import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kservehelper.config.checks import check_label_value, check_qualified_key
 from kservehelper.config.errors import line_of, unknown_key_hint
 from kservehelper.errors import ConfigError
 
 # Kubernetes resource.Quantity, as the CRD's own pattern spells it.
 _NUMBER = r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-_QUANTITY = re.compile(rf"^(\+|-)?{_NUMBER}(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?{_NUMBER}))?$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_QUANTITY = re.compile(rf"(\+|-)?{_NUMBER}(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?{_NUMBER}))?")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 _EXTENDED_RESOURCE = re.compile(
-    r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+    r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
 )
-_LABEL_KEY = re.compile(
-    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
-)
+_ALLOW_ENTRY = re.compile(r"[a-z][a-z0-9+.-]*://[^\s,]+")
 
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_MAX_LOAD_TIME = 600
@@ -39,14 +39,19 @@ def _quantity(value: Any, example: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"use a Kubernetes quantity such as {example}")
     text = str(value).strip()
-    if not _QUANTITY.match(text) or text.startswith("-"):
+    if not _QUANTITY.fullmatch(text) or text.startswith("-"):
         raise ValueError(f"'{text}' is not a Kubernetes quantity; use one such as {example}")
     return text
 
 
-def _check_name(value: str | None, pattern: re.Pattern[str], example: str) -> str | None:
-    if value is not None and (len(value) > 253 or not pattern.match(value)):
-        raise ValueError(f"'{value}' must be lowercase letters, digits and '-', e.g. '{example}'")
+def _check_name(
+    value: str | None, pattern: re.Pattern[str], example: str, limit: int = 253
+) -> str | None:
+    if value is not None and (len(value) > limit or not pattern.fullmatch(value)):
+        raise ValueError(
+            f"{value!r} must be lowercase letters, digits and '-' (at most {limit}), "
+            f"e.g. '{example}'"
+        )
     return value
 
 
@@ -83,7 +88,7 @@ class ResourcesConfig(_Section):
     @field_validator("gpu_resource")
     @classmethod
     def _resource_name(cls, value: str) -> str:
-        if not _EXTENDED_RESOURCE.match(value):
+        if not _EXTENDED_RESOURCE.fullmatch(value):
             raise ValueError(f"'{value}' is not a resource name; use e.g. '{DEFAULT_GPU_RESOURCE}'")
         return value
 
@@ -109,6 +114,16 @@ class Toleration(_Section):
     value: str | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: int | None = Field(None, ge=0)
+
+    @field_validator("key")
+    @classmethod
+    def _taint_key(cls, value: str | None) -> str | None:
+        return None if value is None else check_qualified_key(value, "taint key")
+
+    @field_validator("value")
+    @classmethod
+    def _taint_value(cls, value: str | None) -> str | None:
+        return None if value is None else check_label_value(value, "value")
 
     @model_validator(mode="after")
     def _consistent(self) -> Toleration:
@@ -152,8 +167,33 @@ class DeployConfig(_Section):
     max_concurrency: int | None = Field(
         None, ge=1, description="Predictions at once per process (KSERVEHELPER_MAX_CONCURRENCY)."
     )
+    max_queue: int | None = Field(
+        None,
+        ge=0,
+        description="Requests that may wait for a slot; more get a 503 (KSERVEHELPER_MAX_QUEUE).",
+    )
+    shutdown_grace: float | None = Field(
+        None,
+        ge=0,
+        description="Seconds running and queued requests get to finish after SIGTERM "
+        "(KSERVEHELPER_SHUTDOWN_GRACE); the pod's terminationGracePeriodSeconds is set above it.",
+    )
     upload_to: str | None = Field(
         None, description="Default destination of output files (KSERVEHELPER_UPLOAD_TO)."
+    )
+    allowed_inputs: list[str] = Field(
+        default_factory=list,
+        description="Where input files may come from (KSERVEHELPER_ALLOWED_INPUTS), e.g. "
+        "https://cdn.example.com/inputs or s3://bucket/prefix.",
+    )
+    allowed_destinations: list[str] = Field(
+        default_factory=list,
+        description="Where output files may go (KSERVEHELPER_ALLOWED_DESTINATIONS).",
+    )
+    read_only_root_filesystem: bool = Field(
+        False,
+        description="Mount the container's root file system read-only; the server's temporary "
+        "folders become emptyDir volumes.",
     )
     env: dict[str, str | SecretKeyRef] = Field(
         default_factory=dict,
@@ -184,7 +224,7 @@ class DeployConfig(_Section):
             return value
         result: dict[str, Any] = {}
         for name, item in value.items():
-            if not isinstance(name, str) or not _ENV_NAME.match(name):
+            if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
                 raise ValueError(f"'{name}' is not a valid environment variable name")
             if isinstance(item, bool):
                 item = "true" if item else "false"
@@ -200,7 +240,18 @@ class DeployConfig(_Section):
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str | None) -> str | None:
-        return _check_name(value, _DNS_LABEL, "ml-models")
+        return _check_name(value, _DNS_LABEL, "ml-models", limit=63)
+
+    @field_validator("allowed_inputs", "allowed_destinations")
+    @classmethod
+    def _allow_entries(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not _ALLOW_ENTRY.fullmatch(entry):
+                raise ValueError(
+                    f"{entry!r} is not an allow-list entry; write scheme://host[:port][/path] "
+                    "(or s3://bucket/prefix, gs://bucket/prefix), one per list item"
+                )
+        return value
 
     @field_validator("service_account")
     @classmethod
@@ -217,20 +268,43 @@ class DeployConfig(_Section):
     @field_validator("secret_mounts")
     @classmethod
     def _mount_paths(cls, value: dict[str, str]) -> dict[str, str]:
+        seen: dict[str, str] = {}
         for secret, path in value.items():
             _check_name(secret, _DNS_SUBDOMAIN, "gcs-key")
-            if not path.startswith("/") or path.rstrip("/") in ("", "/app", "/tmp"):
+            normal = posixpath.normpath(path) if path.startswith("/") else path
+            if (
+                not path.startswith("/")
+                or ".." in path.split("/")
+                or ":" in path
+                or any(ord(char) < 32 for char in path)
+                or normal in ("/", "/app", "/tmp")
+                or normal.startswith("/app/")
+            ):
                 raise ValueError(
-                    f"'{path}' must be an absolute folder of its own, e.g. /var/secrets/{secret}"
+                    f"{path!r} must be an absolute folder of its own (not /, /app or /tmp; no "
+                    f"'..' or ':'), e.g. /var/secrets/{secret}"
                 )
+            if normal in seen:
+                raise ValueError(
+                    f"secrets {seen[normal]!r} and {secret!r} are both mounted at {normal}; "
+                    "give each its own folder"
+                )
+            seen[normal] = secret
+        return {secret: posixpath.normpath(path) for secret, path in value.items()}
+
+    @field_validator("labels", "node_selector")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            check_qualified_key(key, "label key")
+            check_label_value(item, key)
         return value
 
-    @field_validator("node_selector", "labels", "annotations")
+    @field_validator("annotations")
     @classmethod
-    def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
+    def _annotation_keys(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not _LABEL_KEY.match(key):
-                raise ValueError(f"'{key}' is not a valid key; use e.g. 'example.com/pool'")
+            check_qualified_key(key, "annotation key")
         return value
 
     @model_validator(mode="after")

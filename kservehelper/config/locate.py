@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import ast
 import pathlib
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from kservehelper.config.checks import KSERVE_NAME, MAX_MODEL_NAME, suggest_model_name
 from kservehelper.errors import ConfigError
 
 CONFIG_FILE = "config.yaml"
@@ -39,17 +39,18 @@ class ModelLocation:
     class_name: str
 
 
-#: A KServe model name that is also a valid Kubernetes resource name (an InferenceService is
-#: named after its model): lowercase letters, digits and ``-``.
-MODEL_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+#: A KServe model name that is also a valid InferenceService name (KServe's rule; its length
+#: limit is :data:`kservehelper.config.checks.MAX_MODEL_NAME`).
+MODEL_NAME = KSERVE_NAME
 
 
 def default_model_name(folder: pathlib.Path | str) -> str:
-    """A KServe model name from a folder (or a folder's name, or any text): lowercased, runs
-    of other characters become one ``-``."""
+    """A KServe model name from a folder (or a folder's name): lowercased, runs of other
+    characters become one ``-``, ``m-`` before a leading digit, at most 45 characters, so it
+    satisfies KServe's rule ``[a-z]([-a-z0-9]*[a-z0-9])?``. The one rule serve, build and
+    deploy all use."""
     base = folder.resolve().name if isinstance(folder, pathlib.Path) else folder
-    name = re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-")
-    return name or "model"
+    return suggest_model_name(base)
 
 
 def resolve_model_name(
@@ -72,7 +73,8 @@ def resolve_model_name(
     if entrypoint is not None:
         served = served_name(entrypoint, class_name)
         if served is not None:
-            return served if MODEL_NAME.match(served) else default_model_name(served)
+            valid = MODEL_NAME.fullmatch(served) and len(served) <= MAX_MODEL_NAME
+            return served if valid else default_model_name(served)
     return default_model_name(folder)
 
 

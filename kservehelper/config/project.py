@@ -7,7 +7,6 @@ naming the file, the line, the key and a fix. The user's model module is never i
 
 from __future__ import annotations
 
-import ast
 import json
 import pathlib
 import re
@@ -24,22 +23,27 @@ from pydantic import (
     field_validator,
 )
 
+from kservehelper.config.checks import (
+    check_image_reference,
+    check_model_name,
+    check_text,
+    is_plainly_not_secret,
+    looks_like_secret_name,
+)
 from kservehelper.config.errors import line_of, unknown_key_hint
-from kservehelper.config.locate import CONFIG_FILE, default_model_name, resolve_model_name
+from kservehelper.config.locate import CONFIG_FILE, resolve_model_name
 from kservehelper.errors import ConfigError
 
-_PYTHON_VERSION = re.compile(r"^3\.(\d{1,2})$")
-_CUDA_VERSION = re.compile(r"^\d{1,2}\.\d{1,2}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-# Docker image references (distribution/reference grammar, simplified but strict).
-_DOMAIN_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
-_DOMAIN = rf"(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*(?::\d+)?)"
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_IMAGE_REFERENCE = re.compile(
-    rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+_PYTHON_VERSION = re.compile(r"3\.(\d{1,2})")
+_CUDA_VERSION = re.compile(r"\d{1,2}\.\d{1,2}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+# A Debian/Ubuntu package: NAME[:ARCH][=VERSION | /RELEASE] (Debian policy 5.6.1, 5.6.12).
+_APT_PACKAGE = re.compile(
+    r"[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:=[A-Za-z0-9.+~:-]+|/[A-Za-z0-9.-]+)?"
 )
+# Only a newline (a multi-line script or value) and a tab may appear in commands and env values.
+_SCRIPT_WHITESPACE = "\n\t"
 
 
 class BuildConfig(BaseModel):
@@ -102,30 +106,101 @@ class BuildConfig(BaseModel):
     @field_validator("python_version")
     @classmethod
     def _python_version_shape(cls, value: str | None) -> str | None:
-        if value is not None and not _PYTHON_VERSION.match(value):
-            raise ValueError(f"'{value}' must be MAJOR.MINOR, e.g. '3.11'")
+        if value is not None and not _PYTHON_VERSION.fullmatch(value):
+            raise ValueError(f"{value!r} must be MAJOR.MINOR, e.g. '3.11'")
         return value
 
     @field_validator("cuda")
     @classmethod
     def _cuda_shape(cls, value: str | None) -> str | None:
-        if value is not None and not _CUDA_VERSION.match(value):
-            raise ValueError(f"'{value}' must be MAJOR.MINOR, e.g. '12.4'")
+        if value is not None and not _CUDA_VERSION.fullmatch(value):
+            raise ValueError(f"{value!r} must be MAJOR.MINOR, e.g. '12.4'")
         return value
+
+    @field_validator("base_image")
+    @classmethod
+    def _base_image_reference(cls, value: str | None) -> str | None:
+        return None if value is None else check_image_reference(value)
+
+    @field_validator("system_packages")
+    @classmethod
+    def _apt_package_names(cls, value: list[str]) -> list[str]:
+        for package in value:
+            check_text(package, "a package name")
+            if not _APT_PACKAGE.fullmatch(package):
+                raise ValueError(
+                    f"{package!r} is not a Debian/Ubuntu package name; write NAME or "
+                    "NAME=VERSION, e.g. libgl1 or git=1:2.39.5-0+deb12u2"
+                )
+        return value
+
+    @field_validator("python_requirements")
+    @classmethod
+    def _requirements_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            check_text(path, "a requirements file name")
+            if not path.strip() or path.startswith("-"):
+                raise ValueError(f"{path!r} is not a file name; e.g. requirements.txt")
+        return value
+
+    @field_validator("python_packages")
+    @classmethod
+    def _requirement_strings(cls, value: list[str]) -> list[str]:
+        for package in value:
+            check_text(package, "a package requirement")
+            if not package.strip():
+                raise ValueError("an empty entry; remove it")
+            if package.strip().startswith("-"):
+                raise ValueError(
+                    f"{package!r} is a pip option, not a package; put options such as "
+                    "--extra-index-url in a requirements file (python_requirements)"
+                )
+        return value
+
+    @field_validator("commands", "additional_commands")
+    @classmethod
+    def _command_text(cls, value: list[str]) -> list[str]:
+        for command in value:
+            check_text(command, "a command", allowed=_SCRIPT_WHITESPACE)
+            if not command.strip():
+                raise ValueError("an empty command; remove it")
+        return value
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_scalars(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        result: dict[Any, Any] = {}
+        for name, item in value.items():
+            if isinstance(item, bool):
+                item = "true" if item else "false"
+            elif isinstance(item, (int, float)):
+                item = str(item)
+            result[name] = item
+        return result
 
     @field_validator("env")
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not _ENV_NAME.match(name):
-                raise ValueError(f"'{name}' is not a valid environment variable name")
+        for name, item in value.items():
+            if not _ENV_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+            check_text(item, f"the value of {name}", allowed=_SCRIPT_WHITESPACE)
+            if looks_like_secret_name(name) and not is_plainly_not_secret(item):
+                raise ValueError(
+                    f"{name} looks like a credential, and build.env values are stored in the "
+                    "image for anyone who pulls it to read; set it at deploy time instead: "
+                    f"deploy.env: {{{name}: {{secret: SECRET-NAME, key: KEY}}}} (a Kubernetes "
+                    "Secret)"
+                )
         return value
 
     @field_validator("user")
     @classmethod
     def _user_name(cls, value: str) -> str:
-        if not _USER_NAME.match(value):
-            raise ValueError(f"'{value}' is not a valid user name (lowercase, e.g. 'kserve')")
+        if not _USER_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid user name (lowercase, e.g. 'kserve')")
         return value
 
 
@@ -150,33 +225,28 @@ class ProjectConfig(BaseModel):
     )
 
     _model_dir: pathlib.Path = PrivateAttr(default_factory=pathlib.Path.cwd)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("image")
     @classmethod
     def _image_reference(cls, value: str | None) -> str | None:
-        if value is not None and not _IMAGE_REFERENCE.match(value):
-            hint = " (repository names must be lowercase)" if value != value.lower() else ""
-            raise ValueError(
-                f"'{value}' is not a valid image reference{hint}; "
-                "use [REGISTRY/]NAME[:TAG], e.g. 127.0.0.1:5000/blur-image:1.0"
-            )
-        return value
+        return None if value is None else check_image_reference(value)
 
     @field_validator("name")
     @classmethod
     def _model_name(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", value):
-            raise ValueError(
-                f"'{value}' must be lowercase letters, digits and '-', e.g. "
-                f"'{default_model_name(value)}'"
-            )
-        return value
+        return None if value is None else check_model_name(check_text(value, "the name"))
+
+    @field_validator("entrypoint")
+    @classmethod
+    def _entrypoint_path(cls, value: str) -> str:
+        return check_text(value, "the entrypoint")
 
     @field_validator("class_name")
     @classmethod
     def _class_identifier(cls, value: str) -> str:
-        if not value.isidentifier():
-            raise ValueError(f"'{value}' is not a Python class name")
+        if not value.isidentifier() or not value.isascii():
+            raise ValueError(f"{value!r} is not a Python class name (e.g. Model)")
         return value
 
     @property
@@ -185,13 +255,22 @@ class ProjectConfig(BaseModel):
         return self._model_dir
 
     @property
+    def warnings(self) -> list[str]:
+        """What :func:`load_config` found worth saying that is not an error (e.g. an
+        end-of-life CUDA release), as ``file:line: message`` lines."""
+        return self._warnings
+
+    @property
     def image_or_default(self) -> str:
         """``image``, or ``<name>:latest`` when config.yaml names none."""
         return self.image or f"{self.name}:latest"
 
     def to_label(self) -> str:
-        """The config as compact JSON, for an image label."""
-        return json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        """The config as compact JSON, for an image label: without the ``deploy:`` section
+        (cluster settings, credentials) and with ``build.env`` reduced to its names."""
+        document = self.model_dump(mode="json", by_alias=True, exclude={"deploy"})
+        document["build"]["env"] = sorted(self.build.env)
+        return json.dumps(document, sort_keys=True)
 
 
 def config_json_schema() -> dict[str, Any]:
@@ -234,12 +313,14 @@ def load_config(model_dir: pathlib.Path) -> ProjectConfig:
         config = ProjectConfig.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(_describe_validation_error(path, text, error)) from error
+    from kservehelper.config.folder import check_base_image, check_files
+
     config._model_dir = model_dir
-    _check_files(path, text, config)
+    check_files(path, text, config)
     config.name = resolve_model_name(
         model_dir, config.name, model_dir / config.entrypoint, config.class_name
     )
-    _check_base_image(path, text, config)
+    check_base_image(path, text, config)
     return config
 
 
@@ -264,49 +345,3 @@ def _known_keys(parent: tuple[Any, ...]) -> list[str]:
     if parent == ("build",):
         model = BuildConfig
     return [field.alias or name for name, field in model.model_fields.items()]
-
-
-def _check_files(path: pathlib.Path, text: str, config: ProjectConfig) -> None:
-    model_dir = config.model_dir
-
-    def inside(relative: str, loc: tuple[Any, ...], what: str) -> pathlib.Path:
-        target = (model_dir / relative).resolve()
-        where = f"{path}:{line_of(text, loc)}"
-        if not target.is_relative_to(model_dir):
-            raise ConfigError(f"{where}: {what} '{relative}' must be inside {model_dir}")
-        if not target.is_file():
-            raise ConfigError(
-                f"{where}: {what} '{relative}' does not exist in {model_dir}; fix the path "
-                "(relative to the folder holding config.yaml)"
-            )
-        return target
-
-    entry = inside(config.entrypoint, ("entrypoint",), "entrypoint")
-    if entry.suffix != ".py":
-        raise ConfigError(f"{path}: entrypoint '{config.entrypoint}' must be a .py file")
-    try:
-        tree = ast.parse(entry.read_text(encoding="utf-8"), filename=str(entry))
-    except SyntaxError as error:
-        raise ConfigError(f"{entry}:{error.lineno}: syntax error: {error.msg}") from error
-    classes = [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
-    if config.class_name not in classes:
-        found = f"it defines {', '.join(classes)}" if classes else "it defines no class"
-        raise ConfigError(
-            f"{entry}: no top-level class '{config.class_name}' ({found}); define it, or set "
-            f"`class: <Name>` in {path.name}"
-        )
-    for index, requirements in enumerate(config.build.python_requirements):
-        inside(requirements, ("build", "python_requirements", index), "requirements file")
-    for index, package in enumerate(config.build.python_packages):
-        if package.strip().endswith(".whl") and "://" not in package:
-            inside(package.strip(), ("build", "python_packages", index), "wheel")
-
-
-def _check_base_image(path: pathlib.Path, text: str, config: ProjectConfig) -> None:
-    from kservehelper.build.images import resolve_base_image
-
-    try:
-        resolve_base_image(config.build)
-    except ConfigError as error:
-        key = "cuda" if config.build.cuda else "python_version"
-        raise ConfigError(f"{path}:{line_of(text, ('build', key))}: {error}") from None

@@ -40,6 +40,7 @@ from kservehelper.errors import (
 )
 from kservehelper.serving import kserve_compat, openapi, secrets, streaming
 from kservehelper.serving.guard import RequestGuard
+from kservehelper.serving.playground.routes import playground_routes
 from kservehelper.serving.request_body import (
     Spool,
     read_body,
@@ -366,6 +367,7 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
     router.add_api_route("/v1/docs/{model_name}", docs, methods=["GET"])
     router.add_api_route("/openapi.json", openapi_json, methods=["GET"])
     router.add_api_route("/v2/health/live", live, methods=["GET"])
+    router.routes.extend(playground_routes(models))  # GET / for browsers comes before liveness
     router.add_api_route("/", live, methods=["GET"])
     for path in ("/v2/models/{model_name}/infer",
                  "/v2/models/{model_name}/versions/{model_version}/infer"):  # fmt: skip

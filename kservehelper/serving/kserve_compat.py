@@ -4,35 +4,42 @@ kservehelper runs on KServe's own model server. A few things it needs have no pu
 KServe 0.21; they are kept here, each with the reason, so a KServe upgrade has one file to check:
 
 * the FastAPI app KServe serves (``kserve.model_server.app``), which our routes join;
-* putting our routes ahead of KServe's on that app (Starlette matches routes in order);
-* the model server's command-line flags (its argparse parser's ``_actions``), to tell KServe's
-  own flags from typos;
+* putting our routes ahead of KServe's on that app (Starlette matches routes in order), and a
+  route only browsers match (``GET /`` is the playground for them, KServe's liveness for the
+  rest);
 * KServe's parsed flags (``kserve.model_server.args``), for the predictor settings a transformer
-  gets from KServe's controller;
-* the address the REST server binds (KServe always binds ``0.0.0.0``);
+  gets from KServe's controller, and for the server's settings: ``ModelServer``'s defaults are
+  read from them once, when KServe is imported, before ``kservehelper serve`` has checked and
+  passed its flags (:mod:`~kservehelper.serving.kserve_flags`, which must run before KServe is
+  imported, holds the parser side);
+* the addresses the REST and gRPC servers bind (KServe always binds ``0.0.0.0`` and ``[::]``);
 * the HTTP surface: which of the routes KServe registers stay (:func:`restrict_routes`), the
-  app's error handlers and middleware;
-* uvicorn's connection handling (:class:`GuardedConnection`): a header-read timeout, a header
-  size cap, a connection cap and JSON bodies for the errors uvicorn answers itself.
+  app's error handlers and middleware; uvicorn's protocol class, swapped for the guarded one of
+  :mod:`~kservehelper.serving.connections` (the one module with uvicorn internals).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
+import inspect
 from collections.abc import Callable, Sequence
+from concurrent import futures
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from grpc import aio
+from kserve.logging import logger
 from kserve.model_server import ModelServer
+from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
+from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
+from kserve.protocol.grpc.server import GRPCServer
+from kserve.protocol.grpc.servicer import InferenceServicer
 from starlette.exceptions import HTTPException
-from starlette.routing import BaseRoute, Mount
-from starlette.types import ASGIApp
-from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import ASGIApp, Scope
 
-from kservehelper.settings import get_settings
+from kservehelper.serving.connections import guarded_protocol
+from kservehelper.serving.ports import ALL_INTERFACES, check_port_free
 
 
 def kserve_app() -> FastAPI:
@@ -50,6 +57,43 @@ def insert_routes_first(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
     """Put ``routes`` ahead of the app's own: Starlette matches routes in order, and KServe's
     ``/v1/models/{name}:predict`` must not answer before ours."""
     app.router.routes[0:0] = list(routes)
+
+
+class BrowserRoute(Route):
+    """A route only a browser asking for a page (``Accept: text/html``) matches.
+
+    Other clients go on to the next route with the same path: ``GET /`` stays KServe's
+    liveness answer for probes, curl and HTTP libraries.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE and not _accepts_html(scope):
+            return Match.NONE, {}
+        return match, child_scope
+
+
+def _accepts_html(scope: Scope) -> bool:
+    accept = b",".join(value for name, value in scope.get("headers", ()) if name == b"accept")
+    return b"text/html" in accept.lower()
+
+
+def enable_docs_url(app: FastAPI) -> None:
+    """KServe's ``--enable_docs_url`` for an app made before the flag was read: its
+    ``/docs`` page (KServe decides it when ``kserve.model_server`` is imported)."""
+    if app.docs_url is not None or app.openapi_url is None:
+        return
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse
+
+    openapi_url = app.openapi_url
+
+    async def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - Swagger UI")
+
+    app.docs_url = "/docs"
+    app.add_route("/docs", docs, include_in_schema=False)
 
 
 def add_middleware(app: FastAPI, middleware: Callable[..., ASGIApp], **options: Any) -> None:
@@ -95,13 +139,6 @@ def restrict_routes(app: FastAPI, keep: Callable[[BaseRoute], bool]) -> None:
     app.include_router = include_kept  # type: ignore[method-assign]
 
 
-def model_server_flags() -> set[str]:
-    """Every option string KServe's model-server parser knows (``--http_port``, ...)."""
-    from kserve.model_server import parser
-
-    return {option for action in parser._actions for option in action.option_strings}
-
-
 def predictor_config(predictor_host: str) -> Any:
     """KServe's predictor settings from its parsed flags, with ``predictor_host`` given here."""
     from kserve.model_server import args
@@ -117,13 +154,44 @@ def predictor_config(predictor_host: str) -> Any:
     )
 
 
+def _flag_settings() -> dict[str, Any]:
+    """``ModelServer``'s settings that mirror KServe's flags, as the flags are now.
+
+    ``ModelServer.__init__``'s defaults were taken from the flags when KServe was imported; the
+    flags ``kservehelper serve`` passes through are parsed after that.
+    """
+    from kserve.model_server import args
+
+    flags = vars(args)
+    names = inspect.signature(ModelServer.__init__).parameters
+    return {name: flags[name] for name in names if name in flags}
+
+
 class HostBoundModelServer(ModelServer):
-    """KServe's model server, listening on a chosen address (KServe always uses 0.0.0.0), its
-    connections guarded (:class:`GuardedConnection`), the operator's destination checked."""
+    """KServe's model server, listening on a chosen address (KServe always uses all of them),
+    its ports checked before the model loads, its connections guarded
+    (:mod:`~kservehelper.serving.connections`), the operator's destination checked."""
 
     def __init__(self, host: str | None = None, **options: Any) -> None:
-        super().__init__(**options)
+        super().__init__(**{**_flag_settings(), **options})
         self.host = host
+
+    def check_ports(self) -> None:
+        """Raise :class:`~kservehelper.errors.ServeError` now if a port is taken, rather than
+        after the model's ``load()`` (minutes, with real weights)."""
+        check_port_free(
+            self.host or "0.0.0.0",
+            self.http_port,
+            what="HTTP port",
+            fix="choose another: kservehelper serve --port N (python model.py --http_port N)",
+        )
+        if self.enable_grpc:
+            check_port_free(
+                self.host or "::",
+                self.grpc_port,
+                what="gRPC port",
+                fix="choose another with --grpc_port N, or turn gRPC off: --enable_grpc false",
+            )
 
     def start(self, models: list[Any]) -> None:
         from kservehelper.storage.policy import trust_operator_destination
@@ -133,140 +201,64 @@ class HostBoundModelServer(ModelServer):
         super().start(models)
 
     async def _serve(self) -> None:
-        # The REST servers exist by now and bind their sockets only when served.
+        # The servers exist by now and bind their sockets only when served.
         for rest in (self._rest_server, self._rest_multiprocess_server):
             config = getattr(getattr(rest, "_rest_server", rest), "config", None)
             if config is None:
                 continue
             if self.host is not None:
                 config.host = self.host
-            config.http = guarded_protocol(config.http)
+            config.http = guarded_protocol(config.http)  # kservehelper.serving.connections
+        if self.host is not None:
+            self._bind_grpc(self.host)
         await super()._serve()
 
+    def _bind_grpc(self, host: str) -> None:
+        """Swap KServe's gRPC server, not started yet, for one listening on ``host``."""
+        kserve_grpc: GRPCServer | None = getattr(self, "_grpc_server", None)
+        if kserve_grpc is None or host in ALL_INTERFACES:  # KServe's own [::] is all of them
+            return
+        for index, pending in enumerate(self.servers):
+            if getattr(pending, "cr_code", None) is GRPCServer.start.__code__:
+                pending.close()  # never started: closing it is all there is to undo
+                bound = HostBoundGRPCServer(
+                    host,
+                    kserve_grpc._port,
+                    kserve_grpc._data_plane,
+                    kserve_grpc._model_repository_extension,
+                    kwargs=kserve_grpc._kwargs,
+                    grace_period=kserve_grpc._grace_period,
+                )
+                self._grpc_server = bound
+                self.servers[index] = bound.start(self.max_threads)
 
-# -- connections ------------------------------------------------------------------------------
 
+class HostBoundGRPCServer(GRPCServer):
+    """KServe's gRPC server on a chosen address; KServe's ``start`` binds ``[::]`` always.
 
-def _raw_response(status: int, reason: str, message: str) -> bytes:
-    body = json.dumps({"error": message}).encode()
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    )
-    return head.encode("ascii") + body
-
-
-class GuardedConnection(asyncio.Protocol):
-    """Mixed in before one of uvicorn's HTTP protocol classes (one instance per connection).
-
-    * A new connection must deliver its request headers within ``KSERVEHELPER_HEADER_TIMEOUT``
-      seconds, and so must a kept-alive one once the next request's first byte arrives (idle
-      kept-alive connections are uvicorn's ``timeout_keep_alive``'s business); else it is
-      closed (with a 408 if part of a request came).
-    * Headers larger than ``KSERVEHELPER_MAX_HEADER_BYTES``: 431, closed.
-    * Past ``KSERVEHELPER_MAX_CONNECTIONS`` open connections, the connection that has waited
-      longest for request headers (half-open, or idle between requests) is closed to make room;
-      if every one has a request running, the new one gets 503 and is closed. Connections
-      that send nothing cannot keep a client out.
-    * uvicorn's own 400 for malformed HTTP is JSON like every other error.
+    ``start`` is KServe 0.21's, with the listen address as the one change.
     """
 
-    connections: set[Any]
-    transport: asyncio.Transport
-    cycle: Any
-    _header_timer: asyncio.TimerHandle | None = None
-    _header_bytes: int = 0
-    _waiting_since: float | None = None
+    def __init__(self, host: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._host = host
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        limit = get_settings().max_connections
-        if len(self.connections) > limit:
-            waiting = [c for c in self.connections if getattr(c, "_waiting_since", None)]
-            # (kept-alive idle connections count as waiting: see on_response_complete)
-            if not waiting:
-                self._refuse(503, "Service Unavailable",
-                             f"the server has {limit} open connections; retry shortly")  # fmt: skip
-                return
-            min(waiting, key=lambda c: c._waiting_since)._header_timeout()
-        self._arm_header_timer()
-
-    def data_received(self, data: bytes) -> None:
-        waiting = self._awaiting_headers()
-        super().data_received(data)
-        if self.transport.is_closing():
-            return
-        if not self._awaiting_headers():
-            self._cancel_header_timer()
-            self._header_bytes = 0
-            return
-        self._header_bytes = self._header_bytes + len(data) if waiting else len(data)
-        limit = get_settings().max_header_bytes
-        if self._header_bytes > limit:
-            self._refuse(431, "Request Header Fields Too Large",
-                         f"the request line and headers are larger than {limit} bytes")  # fmt: skip
-        elif self._header_timer is None:
-            self._arm_header_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        super().connection_lost(exc)
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()  # type: ignore[misc]
-        if not self.transport.is_closing() and self._awaiting_headers():
-            self._waiting_since = asyncio.get_running_loop().time()  # idle: may make room
-
-    def send_400_response(self, msg: str) -> None:
-        self._refuse(400, "Bad Request", f"malformed HTTP request: {msg.rstrip('.')}")
-
-    def _awaiting_headers(self) -> bool:
-        cycle = getattr(self, "cycle", None)
-        return cycle is None or bool(cycle.response_complete)
-
-    def _arm_header_timer(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._header_timer = loop.call_later(get_settings().header_timeout, self._header_timeout)
-        self._waiting_since = loop.time()
-
-    def _cancel_header_timer(self) -> None:
-        self._waiting_since = None
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _header_timeout(self) -> None:
-        """The headers are late (or room is needed): close the connection."""
-        self._cancel_header_timer()
-        if self.transport.is_closing() or not self._awaiting_headers():
-            return
-        if self._header_bytes:
-            timeout = get_settings().header_timeout
-            self._refuse(408, "Request Timeout",
-                         f"the request headers did not arrive in time ({timeout:g}s)")  # fmt: skip
-        else:
-            self.transport.close()
-
-    def _refuse(self, status: int, reason: str, message: str) -> None:
-        self._cancel_header_timer()
-        if not self.transport.is_closing():
-            self.transport.write(_raw_response(status, reason, message))
-            self.transport.close()
-
-
-class GuardedH11Protocol(GuardedConnection, H11Protocol):
-    """uvicorn's h11 protocol with :class:`GuardedConnection`."""
-
-
-class GuardedHttpToolsProtocol(GuardedConnection, HttpToolsProtocol):
-    """uvicorn's httptools protocol with :class:`GuardedConnection`."""
-
-
-def guarded_protocol(http: Any) -> Any:
-    """The guarded protocol class for a uvicorn ``http`` setting ("auto", "h11", "httptools");
-    any other value (a protocol class someone chose) is kept as it is."""
-    if http in ("auto", "httptools"):
-        return GuardedHttpToolsProtocol
-    if http == "h11":
-        return GuardedH11Protocol
-    return http
+    async def start(self, max_workers: int) -> None:
+        servicer = InferenceServicer(self._data_plane, self._model_repository_extension)
+        self._server = aio.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers),
+            interceptors=(LoggingInterceptor(), ExceptionToStatusInterceptor()),
+            options=[
+                ("grpc.max_send_message_length", self._kwargs.get("grpc_max_send_message_length")),
+                (
+                    "grpc.max_receive_message_length",
+                    self._kwargs.get("grpc_max_receive_message_length"),
+                ),
+            ],
+        )
+        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, self._server)
+        address = f"[{self._host}]" if ":" in self._host else self._host
+        self._server.add_insecure_port(f"{address}:{self._port}")
+        logger.info("Starting gRPC server on %s:%s", address, self._port)
+        await self._server.start()
+        await self._server.wait_for_termination()

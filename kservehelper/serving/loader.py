@@ -1,15 +1,22 @@
 """Importing the model class from a located model folder (serving and local predict only).
 
 ``kservehelper build``, ``dockerfile`` and ``deploy`` never import the user's model on the host.
+
+A model file that fails to import (a syntax error, a missing package, an exception at module
+level) is a :class:`~kservehelper.errors.ModelError` whose one line names the file and line in
+the user's code, and what to do; the original exception is its ``__cause__`` (``--debug``).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import pathlib
 import sys
+import traceback
 
 from kservehelper.config.locate import ModelLocation
-from kservehelper.errors import ConfigError, SignatureError
+from kservehelper.errors import ConfigError, ModelError, SignatureError
 
 
 def import_model_class(location: ModelLocation) -> type:
@@ -31,7 +38,11 @@ def import_model_class(location: ModelLocation) -> type:
         raise ConfigError(f"{location.entrypoint}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise import_error(exc, location) from exc
     model_class = getattr(module, location.class_name, None)
     if not isinstance(model_class, type):
         classes = sorted(
@@ -41,7 +52,53 @@ def import_model_class(location: ModelLocation) -> type:
         )
         hint = f" Classes defined there: {', '.join(classes)}." if classes else ""
         raise SignatureError(
-            f"{location.entrypoint}: no class named {location.class_name!r}.{hint} "
+            f"{display_path(location.entrypoint)}: no class named {location.class_name!r}.{hint} "
             "Pass --class NAME or set `class:` in config.yaml."
         )
     return model_class
+
+
+def import_error(exc: BaseException, location: ModelLocation) -> ModelError:
+    """The one-line error for a model file that raised ``exc`` while being imported."""
+    entry = display_path(location.entrypoint)
+    if isinstance(exc, SyntaxError):  # IndentationError and TabError too
+        where = f"{display_path(exc.filename)}:{exc.lineno}" if exc.filename else entry
+        return ModelError(
+            f"{where}: {type(exc).__name__}: {exc.msg}; fix the code there "
+            f"(importing {entry} failed)"
+        )
+    where = code_location(exc, location.folder) or entry
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        package = exc.name.split(".")[0]
+        return ModelError(
+            f"{where}: no module named {exc.name!r}: install the package that provides "
+            f"{package!r} in this environment (and list it in config.yaml's build "
+            "python_packages or requirements, for the image)"
+        )
+    return ModelError(
+        f"{where}: importing {entry} raised {type(exc).__name__}: {exc}; fix the code there"
+    )
+
+
+def code_location(exc: BaseException, folder: pathlib.Path) -> str | None:
+    """``file:line`` of the innermost frame of ``exc``'s traceback inside the model's folder.
+
+    That is the line of the user's code that raised (or called what raised); ``None`` when no
+    frame of the traceback is in the folder.
+    """
+    root = folder.resolve()
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = pathlib.Path(frame.filename)
+        if path.is_absolute() and path.is_relative_to(root) and "site-packages" not in path.parts:
+            found = f"{display_path(frame.filename)}:{frame.lineno}"
+    return found
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as the user would write it: relative to the current folder when inside it."""
+    absolute = pathlib.Path(path).resolve()
+    try:
+        return str(absolute.relative_to(pathlib.Path.cwd()))
+    except ValueError:
+        return str(absolute)

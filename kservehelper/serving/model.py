@@ -359,22 +359,29 @@ class KServeModel(kserve.Model):
             **kwargs: Passed to ``model_class(...)``.
 
         KServe's own command-line flags keep working (``python model.py --http_port 9000
-        --workers 2 --predictor_host ...``); arguments given here win over them.
+        --workers 2 --predictor_host ...``); arguments given here win over them. A problem
+        found before serving starts (a port already taken, a bad setting, a model class that
+        cannot be served) exits with one ``error:`` line (``SystemExit``).
         """
+        from kservehelper.errors import KServeHelperError
         from kservehelper.serving.server import start_model_server
 
-        start_model_server(
-            name,
-            model_class,
-            max_concurrency=max_concurrency,
-            upload_to=upload_to,
-            workers=workers,
-            http_port=http_port,
-            host=host,
-            enable_grpc=enable_grpc,
-            predictor_host=predictor_host,
-            model_kwargs=kwargs,
-        )
+        try:
+            start_model_server(
+                name,
+                model_class,
+                max_concurrency=max_concurrency,
+                upload_to=upload_to,
+                workers=workers,
+                http_port=http_port,
+                host=host,
+                enable_grpc=enable_grpc,
+                predictor_host=predictor_host,
+                model_kwargs=kwargs,
+            )
+        except KServeHelperError as exc:
+            # `python model.py`: a start-up problem (a port taken, a bad setting) is one line.
+            raise SystemExit(f"error: {exc}") from None
 
 
 def require_json_object(payload: Any, signature: ModelSignature) -> dict[str, Any]:

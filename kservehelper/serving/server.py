@@ -44,6 +44,7 @@ def start_model_server(
     if predictor_host is not None:
         options["predictor_config"] = predictor_config(predictor_host)
     server = HostBoundModelServer(host=host or get_settings().host, **options)
+    server.check_ports()  # before load(), which may take minutes
     if isinstance(model, TransformerModel):
         model.check_predictor()
     if server.workers > 1:

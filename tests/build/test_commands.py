@@ -76,3 +76,39 @@ def test_image_inputs_are_typed_by_the_schema(tmp_path: pathlib.Path) -> None:
         "raw": encoded,
         "maybe": "7",
     }
+
+
+def test_image_inputs_type_lists_as_local_predict_does() -> None:
+    schema = {
+        "input": {
+            "properties": {
+                "tags": {"type": "array", "items": {"type": "string"}, "x-kind": "list[str]"},
+                "sizes": {"type": "array", "items": {"type": "integer"}, "x-kind": "list[int]"},
+                "maybe_tags": {
+                    "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
+                    "x-kind": "list[str]",
+                },
+            }
+        }
+    }
+    assert parse_image_inputs(['tags=["a","b"]'], schema) == {"tags": ["a", "b"]}
+    assert parse_image_inputs(["tags=a", "tags=b"], schema) == {"tags": ["a", "b"]}
+    assert parse_image_inputs(["sizes=[1,2]", "maybe_tags=x"], schema) == {
+        "sizes": [1, 2],
+        "maybe_tags": ["x"],
+    }
+    assert parse_image_inputs(["sizes=3", "sizes=4"], schema) == {"sizes": [3, 4]}
+
+
+def test_dockerfile_never_imports_the_model(tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / "m"
+    runner.invoke(app, ["init", str(folder)])
+    marker = tmp_path / "imported"
+    (folder / "model.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran on the host')\n\n"
+        "class Model:\n    def predict(self) -> str:\n        return 'x'\n"
+    )
+    result = runner.invoke(app, ["dockerfile", str(folder), "--builder", "buildkit"])
+    assert result.exit_code == 0, result.output
+    assert not marker.exists()
+    assert "ai.kservehelper.input-schema" not in result.output  # added after the build

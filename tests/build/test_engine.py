@@ -27,7 +27,8 @@ def test_unreachable_daemon_says_how_to_start_one(monkeypatch: pytest.MonkeyPatc
             docker.detect_engine("docker")
     finally:
         docker._detect.cache_clear()
-    assert "hint" in str(caught.value)
+    assert "hint" in str(caught.value) and "DOCKER_HOST" in str(caught.value)
+    assert "shared" not in str(caught.value)  # no development paths in a user's message
 
 
 def test_secret_arguments(tmp_path: pathlib.Path) -> None:
@@ -37,3 +38,25 @@ def test_secret_arguments(tmp_path: pathlib.Path) -> None:
     assert secret_ids(arguments) == ("pip.conf", "ca-cert")
     with pytest.raises(BuildError, match="id=NAME"):
         secret_arguments(["pip.conf"], None)
+
+
+@pytest.mark.parametrize(
+    ("stderr", "cause"),
+    [
+        (
+            "Unable to find image 'r/x:1' locally\ndocker: Error response from daemon: manifest "
+            "for r/x:1 not found: manifest unknown: manifest unknown.\nSee 'docker run --help'.",
+            "manifest unknown",
+        ),
+        (
+            "docker: Error response from daemon: pull access denied for x, repository does not "
+            "exist or may require 'docker login'.\nRun 'docker run --help' for more information",
+            "pull access denied",
+        ),
+        ("write /var/lib/docker/tmp/x: no space left on device", "disk is full"),
+    ],
+)
+def test_daemon_failures_are_one_line_with_the_cause(stderr: str, cause: str) -> None:
+    message = str(docker.daemon_failure("docker run r/x:1", stderr))
+    assert "\n" not in message and cause in message and "hint:" in message
+    assert "--help" not in message

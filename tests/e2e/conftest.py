@@ -6,19 +6,26 @@ where they fail: CI starts the engine with ``../shared/tools/docker-sandbox up``
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import pathlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from kservehelper.build.docker import Engine, detect_engine
+from kservehelper.build.docker import Engine, detect_engine, run_docker
+from kservehelper.build.wheel import WHEEL_ENV, build_own_wheel
 from kservehelper.errors import BuildError
 
-EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
+REPO = pathlib.Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+#: CI provides the sandbox tool beside the repository (it tags GPU stand-in base images).
+SANDBOX_TOOL = REPO.parent / "shared" / "tools" / "docker-sandbox"
 REGISTRY = "127.0.0.1:5000"
 BUILDKIT_CLIENT = "/usr/bin/docker"  # the 20.10 client: BuildKit built in
 
@@ -105,3 +112,33 @@ def copy_example(name: str, tmp: pathlib.Path, image: str) -> pathlib.Path:
     ]
     config.write_text("\n".join(lines) + "\n")
     return folder
+
+
+@contextlib.contextmanager
+def pinned_wheel(tmp: pathlib.Path) -> Iterator[None]:
+    """One kservehelper wheel for all builds of a test module: the working tree may change
+    under a long test run, and the layer-cache assertions are about the model's files."""
+    wheel = build_own_wheel(tmp / "wheel")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(WHEEL_ENV, str(wheel))
+        yield
+
+
+def stand_in(engine: Engine, kind: str, reference: str) -> None:
+    """Make sure the local image ``reference`` is a sandbox stand-in of ``kind`` (cuda, ngc):
+    GPU base images cannot be pulled here, so the sandbox tool builds one laid out like it."""
+    try:
+        labels = run_docker(
+            engine, "image", "inspect", "--format", "{{json .Config.Labels}}", reference
+        )
+        if json.loads(labels or "null") and kind in labels:
+            return
+    except BuildError:
+        pass
+    if not SANDBOX_TOOL.is_file():
+        _unavailable(f"no sandbox tool at {SANDBOX_TOOL} to build a {kind} stand-in")
+    done = subprocess.run(
+        [str(SANDBOX_TOOL), "stand-in", kind, reference], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.fail(f"could not build a {kind} stand-in {reference}:\n{done.stderr[-2000:]}")

@@ -189,3 +189,102 @@ def test_missing_folder_and_entrypoint_errors(tmp_path: pathlib.Path) -> None:
     (tmp_path / "config.yaml").write_text("build: [\n")
     result = run_cli("schema", str(tmp_path))
     assert "not valid YAML" in result.stderr
+
+
+def test_config_schema_help_shows_the_line_to_paste_verbatim() -> None:
+    result = run_cli("config-schema", "--help")
+    assert result.returncode == 0
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert "# yaml-language-server: $schema=config.schema.json" in lines
+    assert "kservehelper config-schema > config.schema.json" in lines
+
+
+def test_debug_is_a_global_option() -> None:
+    assert "--debug" in run_cli("--help").stdout
+
+
+def test_predict_names_the_methods_a_model_has() -> None:
+    result = run_cli("predict", str(EXAMPLES / "hello"), "--method", "generate")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: the model has no generate() method; use --method with: predict"
+    )
+
+
+def test_an_unexpected_failure_is_one_line_and_debug_shows_it(tmp_path: pathlib.Path) -> None:
+    """A bug (an exception no command expects) is one line too, asking for a report."""
+    code = (
+        "from kservehelper.cli import app, main\n"
+        "@app.command()\n"
+        "def explode() -> None:\n"
+        "    '''Example: kservehelper explode'''\n"
+        "    raise RuntimeError('a bug')\n"
+        "main()\n"
+    )
+    script = tmp_path / "explode.py"
+    script.write_text(code)
+    result = subprocess.run(
+        [sys.executable, str(script), "explode"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "error: unexpected RuntimeError: a bug "
+        "(`kservehelper --debug ...` shows the traceback; please report it)"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script), "explode", "--debug"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "raise RuntimeError('a bug')" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "error: unexpected RuntimeError: a bug"
+
+
+@pytest.mark.parametrize(
+    ("argv", "hoisted"),
+    [
+        (["predict", ".", "--debug"], ["--debug", "predict", "."]),
+        (["--debug", "schema"], ["--debug", "schema"]),
+        (["predict", ".", "-i", "text=--debug"], ["predict", ".", "-i", "text=--debug"]),
+        (["serve", ".", "--", "--debug"], ["serve", ".", "--", "--debug"]),
+    ],
+)
+def test_debug_after_the_command_moves_in_front(argv: list[str], hoisted: list[str]) -> None:
+    from kservehelper.cli.app import hoist_debug_flag
+
+    assert hoist_debug_flag(argv) == hoisted
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["predict", ".", "--imgae", "x"], "error: No such option: --imgae"),
+        (["nosuch"], "error: No such command 'nosuch'. (`kservehelper --help` shows the usage)"),
+        (["serve", "--port", "abc"], "error: Invalid value for '--port'"),
+    ],
+)
+def test_usage_mistakes_are_one_line(arguments: list[str], expected: str) -> None:
+    result = run_cli(*arguments)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(expected)
+    assert result.stderr.strip().endswith("--help` shows the usage)")
+
+
+def test_no_arguments_shows_the_help() -> None:
+    result = run_cli()
+    assert result.returncode == 2
+    assert "Usage: kservehelper" in result.stdout + result.stderr
+    assert "predict" in result.stdout + result.stderr
+
+
+def test_an_os_error_is_one_line_without_a_bug_report(tmp_path: pathlib.Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run_cli("init", str(blocker / "model"))
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "please report" not in line

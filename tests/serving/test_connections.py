@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from kservehelper.serving.kserve_compat import GuardedH11Protocol, GuardedHttpToolsProtocol
+from kservehelper.serving.connections import GuardedH11Protocol, GuardedHttpToolsProtocol
 from kservehelper.settings import reset_settings
 from tests.conftest import free_port
 from tests.security.checks import assert_error_shape, parse_raw, raw_exchange
