@@ -13,7 +13,7 @@ and errors nothing else answered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -72,13 +72,7 @@ class RequestGuard:
             nonlocal received, body_done
             if body_done:  # no body, or all of it read: waiting for a disconnect is no stall
                 return await receive()
-            try:
-                message = await asyncio.wait_for(receive(), settings.body_timeout)
-            except asyncio.TimeoutError:
-                raise RequestTimeout(
-                    f"the request body stalled for {settings.body_timeout:g}s "
-                    f"({env_name('body_timeout')})"
-                ) from None
+            message = await _within(receive(), settings.body_timeout)
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
@@ -102,6 +96,37 @@ class RequestGuard:
         if close:  # the unread rest of the body is not worth reading: end the connection
             response.headers["connection"] = "close"
         await response(scope, receive, send)
+
+
+async def _within(waiting: Awaitable[Message], timeout: float) -> Message:
+    """``await waiting``, or :class:`RequestTimeout` after ``timeout`` seconds.
+
+    A timer that cancels the current task, not ``asyncio.wait_for``: the body usually is there
+    already, and a task per read would cost more than the read.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    timer = asyncio.get_running_loop().call_later(timeout, expire)
+    try:
+        return await waiting
+    except asyncio.CancelledError:
+        if not expired:
+            raise
+        uncancel = getattr(task, "uncancel", None)  # Python 3.11+
+        if uncancel is not None:
+            uncancel()
+        raise RequestTimeout(
+            f"the request body stalled for {timeout:g}s ({env_name('body_timeout')})"
+        ) from None
+    finally:
+        timer.cancel()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
