@@ -135,3 +135,46 @@ def test_transfer_with_gcs(fake_gcs, tmp_path: Path) -> None:
     assert upload(path, f"gs://{bucket}/m/", settings=settings) == [f"gs://{bucket}/m/model.onnx"]
     (local,) = download(f"gs://{bucket}/m/model.onnx", tmp_path / "x.onnx", settings=settings)
     assert local.read_bytes() == path.read_bytes()
+
+
+def test_disk_cache_put_lookup_and_order_of_use(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path / "cache", max_bytes=25, settings=StorageSettings())
+    for name in ("a", "b", "c"):
+        source = tmp_path / name
+        source.write_bytes(name.encode() * 10)
+        assert cache.put(f"s3://bucket/{name}.bin", source).read_bytes() == name.encode() * 10
+    # 30 bytes > 25: the least recently used ("a") went when "c" came in.
+    assert [uri for uri, _ in cache.entries()] == ["s3://bucket/b.bin", "s3://bucket/c.bin"]
+    assert cache.lookup("s3://bucket/a.bin") is None
+    assert cache.lookup("s3://bucket/b.bin") is not None  # b is now the most recent
+    assert [uri for uri, _ in cache.entries()] == ["s3://bucket/c.bin", "s3://bucket/b.bin"]
+    cache.shrink(10)
+    assert [uri for uri, _ in cache.entries()] == ["s3://bucket/b.bin"] and cache.size() == 10
+    replacement = tmp_path / "b2"
+    replacement.write_bytes(b"new")
+    assert cache.put("s3://bucket/b.bin", replacement).read_bytes() == b"new"
+    assert cache.size() == 3
+
+
+def test_disk_cache_get_with_a_fetch_function(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path / "cache", max_bytes=1000, settings=StorageSettings())
+    calls: list[Path] = []
+
+    def fetch(target: Path) -> None:
+        calls.append(target)
+        target.write_bytes(b"weights")
+
+    first = cache.get("hf://org/model/weights.bin", fetch=fetch)
+    assert first.name == "weights.bin" and first.read_bytes() == b"weights"
+    assert cache.get("hf://org/model/weights.bin", fetch=fetch) == first and len(calls) == 1
+
+    def broken(target: Path) -> None:
+        target.write_bytes(b"half")
+        raise ConnectionError("dropped")
+
+    with pytest.raises(ConnectionError):
+        cache.get("hf://org/model/other.bin", fetch=broken)
+    # Nothing half-written is left or recorded: the next get fetches again.
+    assert "hf://org/model/other.bin" not in cache
+    assert not [p for p in (tmp_path / "cache" / "objects").rglob("*") if "other" in p.name]
+    assert cache.get("hf://org/model/other.bin", fetch=fetch).read_bytes() == b"weights"

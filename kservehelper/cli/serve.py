@@ -48,6 +48,13 @@ def serve(
         int,
         typer.Option(help="Processes serving requests, each with its own model copy.", min=1),
     ] = 1,
+    replicas: Annotated[
+        int,
+        typer.Option(
+            help="Copies of the model on Ray Serve behind this server (kservehelper[ray]).",
+            min=1,
+        ),
+    ] = 1,
     predictor_host: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -70,6 +77,8 @@ def serve(
 
         kservehelper serve examples/transformer --port 9001 --predictor-host 127.0.0.1:9002
 
+        kservehelper serve examples/hello --replicas 2   # two copies on Ray Serve
+
         curl localhost:9000/v1/models/hello:predict \\
             -H 'Content-Type: application/json' -d '{"name": "Ada"}'
     """
@@ -91,6 +100,7 @@ def serve(
         max_concurrency=max_concurrency,
         upload_to=upload_to,
         workers=workers,
+        num_replicas=replicas,
         http_port=port,
         host=host,
         predictor_host=predictor_host,

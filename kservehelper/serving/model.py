@@ -19,6 +19,7 @@ import pathlib
 import shutil
 import tempfile
 import time
+import typing
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -167,7 +168,7 @@ class KServeModel(kserve.Model):
                 f"this model has no {method}() method; use "
                 + " or ".join(f":{m}" for m in self.signatures)
             )
-        destination = self._destination_of(require_json_object(payload, signature))
+        destination = self._destination_of(require_json_object(payload, signature), signature)
         kwargs = signature.validate(payload)
         generated = outputs.track_outputs()  # removed at the end, whatever happens
         workdir = await self._materialize_files(signature, kwargs)
@@ -194,9 +195,13 @@ class KServeModel(kserve.Model):
         response["running_time"] = f"{time.perf_counter() - started:.6f}s"
         return response
 
-    def _destination_of(self, payload: dict[str, Any]) -> str | None:
+    def _destination_of(self, payload: dict[str, Any], signature: ModelSignature) -> str | None:
         """Where this request's output files go: its ``upload_webhook``, else the server's
-        default. Checked before the model runs, so a bad destination costs no prediction."""
+        default. Checked before the model runs, so a bad destination costs no prediction; not
+        checked when the method cannot return files (2.0's clients send ``upload_webhook``
+        to every model, ``"http://localhost"`` to those returning a dict too)."""
+        if not may_return_files(self.model_class, signature.method, signature.output_kind):
+            return None
         requested = payload.get("upload_webhook")
         if requested is not None and not isinstance(requested, str):
             raise _webhook_error("must be a URL string", "string_type")
@@ -333,6 +338,7 @@ class KServeModel(kserve.Model):
     def serve(
         name: str,
         model_class: type,
+        num_replicas: int | None = None,
         *,
         max_concurrency: int | None = None,
         upload_to: str | None = None,
@@ -346,6 +352,9 @@ class KServeModel(kserve.Model):
         """Load ``model_class`` and serve it as ``name`` on the KServe model server.
 
         Args:
+            num_replicas: Copies of the model on Ray Serve behind this one server, each its
+                own process (``pip install "kservehelper[ray]"``; see docs/scaling.md).
+                Default 1: no Ray.
             max_concurrency: Predictions running at once (default 1); more requests queue.
             upload_to: Default destination of output files (a webhook URL, s3://, gs://).
             workers: Processes serving requests (KServe's multi-process server), each with its
@@ -378,10 +387,24 @@ class KServeModel(kserve.Model):
                 enable_grpc=enable_grpc,
                 predictor_host=predictor_host,
                 model_kwargs=kwargs,
+                num_replicas=num_replicas,
             )
         except KServeHelperError as exc:
             # `python model.py`: a start-up problem (a port taken, a bad setting) is one line.
             raise SystemExit(f"error: {exc}") from None
+
+
+@functools.lru_cache(maxsize=64)
+def may_return_files(model_class: type, method: str, kind: OutputKind) -> bool:
+    """Whether a method's result can hold output files: a file, files or stream output, or no
+    return annotation to say otherwise (a transformer's is its ``postprocess``'s)."""
+    if kind is not OutputKind.VALUE:
+        return True
+    name = "postprocess" if method == "preprocess" else method
+    try:
+        return "return" not in typing.get_type_hints(getattr(model_class, name))
+    except Exception:  # an unresolvable annotation: assume it may
+        return True
 
 
 def require_json_object(payload: Any, signature: ModelSignature) -> dict[str, Any]:

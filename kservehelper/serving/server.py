@@ -21,6 +21,7 @@ def start_model_server(
     enable_grpc: bool | None,
     predictor_host: str | None,
     model_kwargs: dict[str, Any],
+    num_replicas: int | None = None,
 ) -> None:
     """Make the served model, load it, and run ``kserve.ModelServer`` until it stops.
 
@@ -30,6 +31,14 @@ def start_model_server(
     from kservehelper.serving.http import install_routes
     from kservehelper.serving.transformer import TransformerModel, is_transformer
 
+    if num_replicas is not None and num_replicas != 1:  # copies on Ray Serve
+        from kservehelper.serving.replicas import serve_replicas
+
+        return serve_replicas(
+            name, model_class, num_replicas, host=host, http_port=http_port,
+            enable_grpc=enable_grpc, workers=workers, max_concurrency=max_concurrency,
+            upload_to=upload_to, model_kwargs=model_kwargs,
+        )  # fmt: skip
     model_type = TransformerModel if is_transformer(model_class) else KServeModel
     model = model_type(
         name, model_class, max_concurrency=max_concurrency, upload_to=upload_to, **model_kwargs

@@ -61,7 +61,7 @@ class TransformerModel(KServeModel):
 
     async def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
         signature = self.signatures["preprocess"]
-        destination = self._destination_of(require_json_object(payload, signature))
+        destination = self._destination_of(require_json_object(payload, signature), signature)
         kwargs = signature.validate(payload)
         state = _RequestState(time.perf_counter(), destination, outputs.track_outputs())
         _request.set(state)

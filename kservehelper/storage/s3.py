@@ -36,14 +36,16 @@ class S3Client:
     """The :class:`~kservehelper.storage.objects.ObjectStore` of ``s3://``: one thread-safe
     boto3 client."""
 
-    def __init__(self, settings: StorageSettings | None = None) -> None:
+    def __init__(self, settings: StorageSettings | None = None, session: Any = None) -> None:
+        """``session``: a ``boto3.session.Session`` holding explicit credentials and region
+        (default: a new session, boto3's standard chain)."""
         self.settings = settings or StorageSettings.from_env()
         boto3 = import_boto3()
         from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
         pool = max(self.settings.concurrency, 1) * 4
-        self.client = boto3.session.Session().client(
+        self.client = (session or boto3.session.Session()).client(
             "s3",
             endpoint_url=self.settings.s3_endpoint_url,
             config=Config(
