@@ -236,7 +236,7 @@ def install_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
     """
     policy.check_settings()
     for model in models.values():
-        policy.trust_operator_destination(model.upload_to)
+        policy.trust_operator_destination(getattr(model, "upload_to", None))
         secrets.add_standing(secrets.secret_defaults(_fields(model)))
     secrets.add_standing([get_settings().upload_token])
     secrets.install_log_scrubber()

@@ -200,11 +200,11 @@ class KServeModel(kserve.Model):
         default. Checked before the model runs, so a bad destination costs no prediction; not
         checked when the method cannot return files (2.0's clients send ``upload_webhook``
         to every model, ``"http://localhost"`` to those returning a dict too)."""
-        if not may_return_files(self.model_class, signature.method, signature.output_kind):
-            return None
         requested = payload.get("upload_webhook")
         if requested is not None and not isinstance(requested, str):
             raise _webhook_error("must be a URL string", "string_type")
+        if not may_return_files(self.model_class, signature.method, signature.output_kind):
+            return None
         if requested and outputs.is_local_destination(requested):
             # A client must not make the server write files into its own folders; a local
             # folder is the server operator's choice (upload_to).
