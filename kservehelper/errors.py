@@ -24,6 +24,10 @@ class KServeHelperError(Exception):
         """The JSON body of the HTTP error response."""
         return {"error": str(self)}
 
+    def response_headers(self) -> dict[str, str]:
+        """Headers of the HTTP error response (``Retry-After`` for a 503)."""
+        return {}
+
 
 class SignatureError(KServeHelperError):
     """A model class cannot be served as written (bad annotation, bad default, ...).
@@ -61,6 +65,9 @@ class UploadError(KServeHelperError):
 
     http_status = 502
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": str(self), "type": type(self).__name__}
+
 
 class RequestTooLarge(KServeHelperError):
     """The request body is larger than ``KSERVEHELPER_MAX_REQUEST_BYTES``: HTTP 413."""
@@ -95,6 +102,9 @@ class MethodNotAllowed(KServeHelperError):
     def __init__(self, message: str, allow: str = "") -> None:
         super().__init__(message)
         self.allow = allow
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Allow": self.allow} if self.allow else {}
 
 
 class NotReady(KServeHelperError):
@@ -131,3 +141,45 @@ def http_status_of(error: BaseException) -> int:
         if kind in FOREIGN_STATUSES:
             return FOREIGN_STATUSES[kind]
     return 500
+
+
+class Unavailable(KServeHelperError):
+    """The server cannot take the request now: HTTP 503 with ``Retry-After`` (seconds)."""
+
+    http_status = 503
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": str(self), "type": type(self).__name__, "retry_after": self.retry_after}
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class ServerBusy(Unavailable):
+    """Every slot is busy and the admission queue is full (``KSERVEHELPER_MAX_QUEUE``)."""
+
+
+class ShuttingDown(Unavailable):
+    """The server is draining after SIGTERM: it finishes what it has and takes nothing new."""
+
+
+class ClientDisconnected(KServeHelperError):
+    """The client closed the connection before the answer: its work is dropped.
+
+    Nobody reads the response; 499 (nginx's "client closed request") marks it in logs.
+    """
+
+    http_status = 499
+
+
+class DeadlineExceeded(KServeHelperError):
+    """Part of a request took longer than its deadline allows: HTTP 504."""
+
+    http_status = 504
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": str(self), "type": type(self).__name__}

@@ -56,12 +56,23 @@ class Settings(BaseSettings):
     max_queue: int = Field(
         default=64,
         ge=0,
-        description="Requests that may wait for a slot; more are answered 503 at once.",
+        description="Requests that may wait for a slot; more are answered 503 at once "
+        "(0: never wait).",
     )
     shutdown_grace: float = Field(
         default=30.0,
         ge=0,
         description="Seconds running and queued requests get to finish after SIGTERM.",
+    )
+    upload_deadline: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds a request may spend delivering its output files (then 504).",
+    )
+    predictor_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds a transformer waits for its predictor's answer (then 504).",
     )
     max_input_bytes: int = Field(default=1024**3, ge=1, description="Largest input file accepted.")
     playground: bool = Field(

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import collections.abc
 import pathlib
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from kservehelper.deprecation import warn_once
 
 
 class _Missing:
@@ -217,7 +218,6 @@ _DEPRECATED_NAMES: dict[str, tuple[Any, str]] = {
         "each item is streamed as it is produced",
     ),
 }
-_warned: set[str] = set()
 
 
 def __getattr__(name: str) -> Any:
@@ -225,7 +225,5 @@ def __getattr__(name: str) -> Any:
     if found is None:
         raise AttributeError(f"module 'kservehelper.types' has no attribute {name!r}")
     value, message = found
-    if name not in _warned:
-        _warned.add(name)
-        warnings.warn(message, DeprecationWarning, stacklevel=2)
+    warn_once(f"kservehelper.types.{name}", message, stacklevel=2)
     return value

@@ -13,6 +13,7 @@ import pytest
 
 import kservehelper.types
 from kservehelper import File, Input, Path, Secret
+from kservehelper.deprecation import forget_warnings
 from kservehelper.errors import SignatureError
 from kservehelper.schema.signature import build_signature
 from kservehelper.types import INPUT_KEYWORDS, MISSING, InputSpec, is_file_type
@@ -86,11 +87,9 @@ def test_examples_go_to_the_schema() -> None:
 
 @pytest.fixture
 def fresh_deprecations() -> Iterator[None]:
-    saved = set(kservehelper.types._warned)
-    kservehelper.types._warned.clear()
+    forget_warnings()
     yield
-    kservehelper.types._warned.clear()
-    kservehelper.types._warned.update(saved)
+    forget_warnings()
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn, Optional
 import typer
 
 from kservehelper import __version__
+from kservehelper.deprecation import show_deprecations
 
 app = typer.Typer(
     name="kservehelper",
@@ -67,6 +68,7 @@ def _root(
 ) -> None:
     """Serve a Python model class on KServe, and build, push and deploy its image."""
     state.debug = state.debug or debug
+    show_deprecations()  # the user's 2.0 names, which Python hides outside __main__
 
 
 ModelDir = Annotated[

@@ -40,6 +40,14 @@ def serve(
         Optional[int],  # noqa: UP045
         typer.Option(help="Predictions run at once; more queue. [default: 1]", min=1),
     ] = None,
+    max_queue: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            help="Requests that may wait for a slot; more get 503 + Retry-After at once. "
+            "[default: 64]",
+            min=0,
+        ),
+    ] = None,
     upload_to: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(help="Default destination of output files (a webhook URL, s3://, gs://)."),
@@ -98,6 +106,7 @@ def serve(
         location,
         model_class,
         max_concurrency=max_concurrency,
+        max_queue=max_queue,
         upload_to=upload_to,
         workers=workers,
         num_replicas=replicas,

@@ -25,16 +25,14 @@ import concurrent.futures
 import contextvars
 import os
 import sys
-import threading
-import warnings
 from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+from kservehelper.deprecation import warn_once
 
 T = TypeVar("T")
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_warned: set[str] = set()
-_warned_lock = threading.Lock()
 
 
 def warn_deprecated(old: str, new: str) -> None:
@@ -42,13 +40,9 @@ def warn_deprecated(old: str, new: str) -> None:
 
     The warning points at the caller's line outside kservehelper (the user's code).
     """
-    with _warned_lock:
-        if old in _warned:
-            return
-        _warned.add(old)
-    warnings.warn(
+    warn_once(
+        old,
         f"{old} is kservehelper 2.0's API and will be removed; use {new} instead",
-        DeprecationWarning,
         stacklevel=_user_stacklevel(),
     )
 
@@ -61,12 +55,6 @@ def _user_stacklevel() -> int:
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
-
-
-def forget_warnings() -> None:
-    """Make every 2.0 name warn again on its next use (for tests)."""
-    with _warned_lock:
-        _warned.clear()
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:

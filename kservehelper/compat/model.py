@@ -35,20 +35,14 @@ def _decode(payload: Any) -> Any:
 
 async def _stream_lines(stream: ModelStream) -> AsyncIterator[str]:
     """A stream as 2.0 returned it from ``predict``: JSON lines ``{"id": i, "data": item}``."""
-    transform = getattr(stream, "transform", None)  # output files become URLs here
     index = 0
     try:
-        async for batch in stream.batches:
+        async for batch in stream.batches:  # output files are URLs already
             for item in batch:
-                data = await transform(item) if transform is not None else item
-                yield json.dumps({"id": index, "data": data}, ensure_ascii=False) + "\n"
+                yield json.dumps({"id": index, "data": item}, ensure_ascii=False) + "\n"
                 index += 1
     finally:
-        aclose = getattr(stream, "aclose", None)  # the request pipeline's streams
-        if aclose is not None:
-            await aclose()
-        else:
-            stream.close()
+        await stream.aclose()  # stops the generator, releases the request's slot and files
 
 
 class KServeModel(ServedModel):

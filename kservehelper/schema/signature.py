@@ -25,6 +25,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import PydanticJsonSchemaWarning
 
+from kservehelper.deprecation import warn_once, warn_once_at
 from kservehelper.errors import InputError, SignatureError
 from kservehelper.schema.fields import InputField, build_input_field, spec_of
 from kservehelper.types import Secret, is_file_type
@@ -214,27 +215,16 @@ def build_signature(method: Callable[..., Any], method_name: str | None = None) 
     return ModelSignature(name, fields, kind, item_is_file, input_model)
 
 
-_warned: set[str] = set()
-
-
 def _warn_once(method: Callable[..., Any], message: str) -> None:
     """A DeprecationWarning about the user's code, attributed to the method's own file and
     line (so it shows where it is to be fixed), once per process."""
-    if message in _warned:
-        return
-    _warned.add(message)
     function = inspect.unwrap(method)
     code = getattr(function, "__code__", None)
     if code is None:
-        warnings.warn(message, DeprecationWarning, stacklevel=3)
+        warn_once(message, message, stacklevel=3)
         return
-    warnings.warn_explicit(
-        message,
-        DeprecationWarning,
-        filename=code.co_filename,
-        lineno=code.co_firstlineno,
-        module=getattr(function, "__module__", None) or "__main__",
-    )
+    module = getattr(function, "__module__", None) or "__main__"
+    warn_once_at(message, message, code.co_filename, code.co_firstlineno, module)
 
 
 def compare_signatures(first: ModelSignature, second: ModelSignature) -> list[str]:

@@ -10,11 +10,11 @@ The surface is explicit:
   they take a model offline) stay only with ``KSERVEHELPER_ENABLE_MODEL_REPOSITORY=1``; V2
   ``infer`` (which would skip kservehelper's validation) answers 404.
 
-Every 4xx/5xx body is ``{"error": str, "detail"?: [...]}`` (:func:`error_response`): from the
-routes, from Starlette/FastAPI (404, 405), from the request guard (413, 408, unhandled errors,
-``serving/guard.py``) and from the connection layer (400, 408, 431, 503,
-``kserve_compat.GuardedConnection``). 5xx bodies carry no memory address or server path, and no
-body carries a request's ``Secret`` values (``serving/secrets.py``).
+Every 4xx/5xx body is ``{"error": str, "detail"?: [...], "type"?: str}``
+(:func:`error_response`): from the routes, from Starlette/FastAPI (404, 405), from the request
+guard (413, 408, unhandled errors, ``serving/guard.py``) and from the connection layer (400,
+408, 431, 503, ``serving/connections.py``). 5xx bodies carry no memory address or server path,
+and no body carries a request's ``Secret`` values (``serving/secrets.py``).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from starlette.routing import BaseRoute
 
 from kservehelper.errors import (
@@ -39,6 +39,7 @@ from kservehelper.errors import (
     http_status_of,
 )
 from kservehelper.serving import kserve_compat, openapi, secrets, streaming
+from kservehelper.serving.cancellation import serving_client
 from kservehelper.serving.guard import RequestGuard
 from kservehelper.serving.playground.routes import playground_routes
 from kservehelper.serving.request_body import (
@@ -57,7 +58,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("kserve.kservehelper")
 
 _JSON_TYPES = ("application/json", "application/cloudevents+json", "text/json")
-_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 #: The routes KServe registers that this server keeps: (path template, method). Read-only.
 KSERVE_ROUTES = frozenset(
@@ -91,7 +91,7 @@ KSERVE_REPOSITORY_ROUTES = frozenset(
 
 
 def json_response(
-    body: Any, status_code: int = 200, headers: dict[str, str] | None = None
+    body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(
         content=streaming.dumps(body),
@@ -120,7 +120,7 @@ def error_response(exc: BaseException) -> Response:
     status = http_status_of(exc)
     if isinstance(exc, KServeHelperError):
         body = exc.to_dict()
-        if status >= 500:
+        if status >= 500 and status != 503:  # 503s (busy, draining) are the server working
             logger.error("request failed: %s", exc)
     elif status == 400:
         message = str(exc) or "the model rejected the input"
@@ -130,9 +130,7 @@ def error_response(exc: BaseException) -> Response:
         body = {"error": f"{type(exc).__name__}: {exc}"}
     if status >= 500:
         body["error"] = without_server_details(str(body["error"]))
-    headers = {}
-    if isinstance(exc, MethodNotAllowed) and exc.allow:
-        headers["Allow"] = exc.allow
+    headers = exc.response_headers() if isinstance(exc, KServeHelperError) else {}
     if status in (408, 413, 431):  # the rest of the request is not read: close the connection
         headers["Connection"] = "close"
     return json_response(secrets.scrub_json(body), status, headers)
@@ -281,6 +279,7 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
             payload = restore_unclaimed(payload, _file_fields(found), spool)
             cleanup.enter_context(secrets.request_secrets(secrets.sent(_fields(found), payload)))
             use_spool(spool)
+            serving_client(request.receive)  # the pipeline drops the work if the client leaves
             headers = dict(request.headers.items())
             if method == "predict":
                 # Through kserve.Model.__call__: KServe's metrics and latency logging apply.
@@ -289,15 +288,10 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
                 result = await found.generate(payload, headers)
             if isinstance(result, dict):
                 return _dict_response(method, result)
-            frames = streaming.encode_stream(
-                result.batches, _wants_sse(request), on_close=result.close,
-                transform=result.transform,
-            )  # fmt: skip
-            media_type = streaming.EVENT_STREAM if _wants_sse(request) else streaming.JSON_LINES
-            response = StreamingResponse(
-                _scrubbed_stream(frames, cleanup), media_type=media_type, headers=_STREAM_HEADERS
+            response = streaming.stream_response(
+                result, _wants_sse(request), secrets.scrub_bytes, cleanup.close
             )
-            streamed = True
+            streamed = True  # the response closes the stream, then the cleanup
             return response
         except Exception as exc:
             return error_response(exc)
@@ -390,17 +384,3 @@ def _dict_response(method: str, result: dict[str, Any]) -> Response:
         return error_response(
             TypeError(f"{method}() returned a value that cannot be sent as JSON: {exc}")
         )
-
-
-async def _scrubbed_stream(
-    chunks: AsyncIterator[bytes], cleanup: contextlib.ExitStack
-) -> AsyncIterator[bytes]:
-    """A stream's frames; an error frame (the model raised mid-stream) scrubbed of secrets.
-    The request's secrets and spooled files are released when the stream ends."""
-    try:
-        async for chunk in chunks:
-            if chunk.startswith(b"event: error") or b'"error":' in chunk[:48]:
-                chunk = secrets.scrub_bytes(chunk)
-            yield chunk
-    finally:
-        cleanup.close()

@@ -16,13 +16,29 @@ KServe 0.21; they are kept here, each with the reason, so a KServe upgrade has o
 * the HTTP surface: which of the routes KServe registers stay (:func:`restrict_routes`), the
   app's error handlers and middleware; uvicorn's protocol class, swapped for the guarded one of
   :mod:`~kservehelper.serving.connections` (the one module with uvicorn internals).
+* shutdown. KServe handles signals in two places: ``ModelServer.register_signal_handler``
+  (``kserve/model_server.py``) points SIGINT/SIGTERM/SIGQUIT at ``ModelServer.stop``, and the
+  REST server (``RESTServer._server`` in ``kserve/protocol/rest/server.py``) is a uvicorn
+  server that, while it serves, takes SIGINT/SIGTERM over and stops with a fixed 30 s
+  ``timeout_graceful_shutdown``: it closes its socket at once (new requests are refused) and
+  cancels what is left into plain-text 500s. That uvicorn server is swapped, before it starts,
+  for a :class:`DrainingServer`, which drains first (:mod:`~kservehelper.serving.shutdown`)
+  and then, in a single process, calls ``ModelServer.stop`` itself (it stops KServe's gRPC
+  server). With ``workers > 1``, KServe's parent keeps its own handler: it forwards SIGTERM to
+  each worker process (which run pickled copies of the draining server) and kills them after
+  ``timeout_graceful_shutdown``, so that timeout is set above the grace period.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import math
+import signal
 from collections.abc import Callable, Sequence
 from concurrent import futures
+from socket import socket
+from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI
@@ -34,12 +50,18 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
 from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.grpc.servicer import InferenceServicer
+from kserve.protocol.rest.server import _RefreshingServer
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Scope
 
+from kservehelper.serving import shutdown, workdirs
 from kservehelper.serving.connections import guarded_protocol
 from kservehelper.serving.ports import ALL_INTERFACES, check_port_free
+from kservehelper.settings import get_settings
+
+ANSWER_MARGIN = 10
+"""Seconds above the grace period for the last answers and for the server to close."""
 
 
 def kserve_app() -> FastAPI:
@@ -211,6 +233,7 @@ class HostBoundModelServer(ModelServer):
             config.http = guarded_protocol(config.http)  # kservehelper.serving.connections
         if self.host is not None:
             self._bind_grpc(self.host)
+        self._install_draining_server()
         await super()._serve()
 
     def _bind_grpc(self, host: str) -> None:
@@ -231,6 +254,19 @@ class HostBoundModelServer(ModelServer):
                 )
                 self._grpc_server = bound
                 self.servers[index] = bound.start(self.max_threads)
+
+    def _install_draining_server(self) -> None:
+        grace = get_settings().shutdown_grace
+        single, multi = self._rest_server, self._rest_multiprocess_server
+        rest = single if single is not None else getattr(multi, "_rest_server", None)
+        if rest is None:
+            return
+        config = rest.config
+        config.timeout_graceful_shutdown = math.ceil(grace) + ANSWER_MARGIN
+        # One process: once drained, stop the rest of KServe's server (gRPC) as its own
+        # SIGTERM handler would have. Several: the worker processes only serve HTTP.
+        after_exit = (lambda: self.stop(signal.SIGTERM)) if single is not None else None
+        rest._server = DrainingServer(config, grace, after_exit)
 
 
 class HostBoundGRPCServer(GRPCServer):
@@ -262,3 +298,58 @@ class HostBoundGRPCServer(GRPCServer):
         logger.info("Starting gRPC server on %s:%s", address, self._port)
         await self._server.start()
         await self._server.wait_for_termination()
+
+
+class DrainingServer(_RefreshingServer):
+    """KServe's uvicorn server, draining on SIGTERM/SIGINT before it stops.
+
+    A second SIGINT (Ctrl-C) stops at once. Once stopped, the process's folder is removed.
+    """
+
+    def __init__(
+        self, config: Any, grace: float, after_exit: Callable[[], None] | None = None
+    ) -> None:
+        super().__init__(config)
+        self.grace = grace
+        self.after_exit = after_exit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining = False
+        self._drain: asyncio.Task[None] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled into worker processes (workers > 1) before it runs.
+        return {**self.__dict__, "_loop": None, "_drain": None, "_draining": False}
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        stopping: bool = self.should_exit  # type: ignore[has-type]
+        if self._loop is None or stopping:
+            super().handle_exit(sig, frame)
+            return
+        if self._draining:
+            if sig == signal.SIGINT:
+                logger.warning("second interrupt: stopping now")
+                self._loop.call_soon_threadsafe(shutdown.cancel_everything)
+                self.should_exit = True
+            return
+        self._draining = True
+        # A signal handler runs between two bytecodes of whatever the loop was doing: start
+        # the drain from the loop itself.
+        self._loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_drain(self) -> None:
+        self._drain = asyncio.get_running_loop().create_task(self._drain_then_exit())
+
+    async def _drain_then_exit(self) -> None:
+        try:
+            await shutdown.drain(self.grace)
+        finally:
+            self.should_exit = True
+
+    async def _serve(self, sockets: list[socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            await super()._serve(sockets)
+        finally:
+            workdirs.remove_process_folder()
+            if self.after_exit is not None:
+                self.after_exit()

@@ -58,8 +58,7 @@ async def run_local_prediction(
 
 async def _items(stream: ModelStream) -> AsyncIterator[Any]:
     try:
-        async for batch in stream.batches:
-            for item in batch:
-                yield await stream.transform(item) if stream.transform is not None else item
+        async for item in stream.items():
+            yield item
     finally:
-        stream.close()
+        await stream.aclose()

@@ -25,6 +25,15 @@ ERROR_SCHEMA: dict[str, Any] = {
     "description": "Every 4xx/5xx answer. `detail` lists each problem with a request input.",
     "properties": {
         "error": {"type": "string"},
+        "type": {
+            "type": "string",
+            "description": "The kind of failure, for a program to act on: UploadError, "
+            "ServerBusy, ShuttingDown, DeadlineExceeded, ...",
+        },
+        "retry_after": {
+            "type": "integer",
+            "description": "With a 503: seconds to wait before retrying (also `Retry-After`).",
+        },
         "detail": {
             "type": "array",
             "items": {

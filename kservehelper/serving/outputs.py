@@ -13,13 +13,17 @@ import os
 import pathlib
 import re
 import shutil
-import tempfile
 import urllib.parse
 import uuid
 from collections.abc import Sequence
 from contextvars import ContextVar
+from typing import Any
+
+import pydantic
 
 from kservehelper.errors import InputError, UploadError
+from kservehelper.schema.signature import OutputKind
+from kservehelper.serving import workdirs
 from kservehelper.settings import get_settings
 from kservehelper.types import Path
 
@@ -33,22 +37,20 @@ _REQUEST_FILES: ContextVar[list[pathlib.Path] | None] = ContextVar(
 
 
 def output_dir() -> pathlib.Path:
-    """This process's output folder (created on first use)."""
+    """The output folder: ``$KSERVEHELPER_OUTPUT_DIR``, else ``outputs/`` in this process's
+    own folder (:mod:`~kservehelper.serving.workdirs`, removed when the process ends)."""
     configured = get_settings().output_dir
-    base = (
-        configured
-        if configured
-        else pathlib.Path(tempfile.gettempdir()) / f"kservehelper-outputs-{os.getpid()}"
-    )
-    base.mkdir(parents=True, exist_ok=True)
-    return base
+    if not configured:
+        return workdirs.subfolder("outputs")
+    configured.mkdir(parents=True, exist_ok=True)
+    return configured
 
 
 def generate_filepath(filename: str) -> Path:
     """A new, unique path for an output file named like ``filename``.
 
     Safe under concurrent requests: every call returns a different path (a UUID prefix), in
-    the process's output folder (``$KSERVEHELPER_OUTPUT_DIR``, else a per-process temp folder).
+    the output folder (:func:`output_dir`). The request removes the file when it ends.
     Only the base name of ``filename`` is kept, so the path never escapes the folder.
     """
     name = _UNSAFE_FILENAME.sub("_", pathlib.PurePath(filename).name).strip("._") or "output"
@@ -101,6 +103,42 @@ def check_output_paths(paths: Sequence[object], method: str) -> list[pathlib.Pat
             raise UploadError(f"{method}() returned {str(path)!r}, which is not an existing file")
         checked.append(path)
     return checked
+
+
+def result_files(kind: OutputKind, method: str, result: Any) -> list[pathlib.Path] | None:
+    """The output files a method's ``result`` consists of, or ``None`` for a plain value.
+
+    ``kind`` is the method's annotated output; an unannotated method returning files (one
+    path, or a non-empty list of paths) is served as files too.
+    """
+    if kind is OutputKind.VALUE:
+        if isinstance(result, os.PathLike):
+            kind = OutputKind.FILE
+        elif (
+            isinstance(result, (list, tuple))
+            and result
+            and all(isinstance(r, os.PathLike) for r in result)
+        ):
+            kind = OutputKind.FILES
+        else:
+            return None
+    if kind is OutputKind.FILE:
+        return check_output_paths([result], method)
+    if not isinstance(result, (list, tuple)):
+        raise TypeError(
+            f"{method}() is annotated to return a list of files "
+            f"but returned {type(result).__name__}"
+        )
+    return check_output_paths(result, method)
+
+
+def value_response(result: Any) -> dict[str, Any]:
+    """The response body of a plain value: a dict as is, anything else as ``{"output": ...}``."""
+    if isinstance(result, dict):
+        return dict(result)
+    if isinstance(result, pydantic.BaseModel):
+        return {"output": result.model_dump(mode="json")}
+    return {"output": result}
 
 
 def inline_data_uris(paths: Sequence[pathlib.Path]) -> list[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kservehelper.deprecation import show_deprecations
+from kservehelper.serving import workdirs
 from kservehelper.serving.kserve_compat import HostBoundModelServer, kserve_app, predictor_config
 from kservehelper.serving.model import KServeModel
 from kservehelper.settings import get_settings
@@ -15,6 +17,7 @@ def start_model_server(
     *,
     host: str | None,
     max_concurrency: int | None,
+    max_queue: int | None,
     upload_to: str | None,
     workers: int | None,
     http_port: int | None,
@@ -31,6 +34,9 @@ def start_model_server(
     from kservehelper.serving.http import install_routes
     from kservehelper.serving.transformer import TransformerModel, is_transformer
 
+    show_deprecations()  # the model's 2.0 names, which Python hides outside __main__
+    # Folders of servers killed before they could remove them (SIGKILL, OOM, a crash).
+    workdirs.remove_stale_folders()
     if num_replicas is not None and num_replicas != 1:  # copies on Ray Serve
         from kservehelper.serving.replicas import serve_replicas
 
@@ -41,7 +47,12 @@ def start_model_server(
         )  # fmt: skip
     model_type = TransformerModel if is_transformer(model_class) else KServeModel
     model = model_type(
-        name, model_class, max_concurrency=max_concurrency, upload_to=upload_to, **model_kwargs
+        name,
+        model_class,
+        max_concurrency=max_concurrency,
+        max_queue=max_queue,
+        upload_to=upload_to,
+        **model_kwargs,
     )
     options: dict[str, Any] = {}
     if http_port is not None:

@@ -178,7 +178,7 @@ def test_model_cache_loads_from_the_bucket_once(s3, tmp_path: Path) -> None:
 
 
 def test_v2_caches_warn_once_each() -> None:
-    from kservehelper.compat import forget_warnings
+    from kservehelper.deprecation import forget_warnings
 
     forget_warnings()
     with warnings.catch_warnings(record=True) as caught:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kservehelper.compat import forget_warnings
+from kservehelper.deprecation import forget_warnings
 from kservehelper.errors import InputError
 from kservehelper.types import Input
 from kservehelper.types import Path as OutputPath

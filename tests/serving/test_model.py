@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import pathlib
 import sys
+import threading
 import time
+from typing import Any
 
 import httpx
 import psutil
 import pytest
 
+from kservehelper.types import Input
 from tests.conftest import (
     EXAMPLES,
     TEST_MODELS,
@@ -145,3 +149,45 @@ def test_servers_listen_on_the_address_they_are_given(serve_model: ServeFactory)
         if conn.status == psutil.CONN_LISTEN and conn.laddr.port == server.port
     }
     assert listening == {"127.0.0.1"}
+
+
+class _Direct:
+    """A seed-style model used directly, as kservehelper 2.0's own tests do."""
+
+    def load(self) -> None:
+        self.greeting = "hello"
+
+    def predict(self, prompt: str = Input(default="world")) -> dict:
+        return {"outputs": f"{self.greeting} {prompt}"}
+
+
+def test_a_model_can_be_called_directly_from_successive_event_loops() -> None:
+    from kservehelper import KServeModel
+
+    model = KServeModel("direct", _Direct)  # load() is called on first use
+    payload = {"prompt": "there", "upload_webhook": "http://localhost"}
+    for _ in range(3):  # a new event loop each time
+        assert asyncio.run(model.predict(payload))["outputs"] == "hello there"
+    assert KServeModel.cancelled() is False  # outside a request
+
+
+class _Parallel:
+    def load(self) -> None:
+        self.barrier = threading.Barrier(8, timeout=60)
+
+    def predict(self, n: int = Input(default=0)) -> int:
+        self.barrier.wait()  # raises if fewer than 8 calls ever run at the same time
+        return n
+
+
+def test_max_concurrency_sync_predicts_really_run_at_once() -> None:
+    from kservehelper import KServeModel
+
+    # More than asyncio's default executor would run at once on a small machine.
+    model = KServeModel("parallel", _Parallel, max_concurrency=8)
+
+    async def all_at_once() -> list[Any]:
+        calls = [model.predict({"n": n}) for n in range(8)]
+        return [answer["output"] for answer in await asyncio.gather(*calls)]
+
+    assert asyncio.run(all_at_once()) == list(range(8))

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import pathlib
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
-from kservehelper.errors import InputError
+from kservehelper.errors import InputError, UploadError
+from kservehelper.schema.signature import OutputKind
 from kservehelper.serving import outputs
+from kservehelper.types import Path
 
 
 def test_generate_filepath_is_unique_under_concurrency(
@@ -48,3 +52,39 @@ def test_move_to_folder_strips_the_unique_prefix_and_never_overwrites(
     moved = outputs.move_to_folder([first, second], tmp_path / "dest")
     assert [p.name for p in moved] == ["a.txt", "a-1.txt"]
     assert [p.read_text() for p in moved] == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "make", "files"),
+    [
+        (OutputKind.VALUE, lambda p: {"answer": 42}, None),
+        (OutputKind.VALUE, lambda p: p, 1),  # unannotated, returned a file
+        (OutputKind.VALUE, lambda p: [p, p], 2),
+        (OutputKind.VALUE, lambda p: [], None),  # an empty list is a value
+        (OutputKind.FILE, lambda p: p, 1),
+        (OutputKind.FILES, lambda p: (p,), 1),
+    ],
+)
+def test_result_files_by_output_kind(
+    tmp_path: pathlib.Path, kind: OutputKind, make: Any, files: int | None
+) -> None:
+    made = tmp_path / "out.txt"
+    made.write_text("x")
+    found = outputs.result_files(kind, "predict", make(Path(made)))
+    assert (None if found is None else len(found)) == files
+
+
+def test_result_files_reports_what_is_wrong(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(TypeError, match="annotated to return a list of files"):
+        outputs.result_files(OutputKind.FILES, "predict", "not a list")
+    with pytest.raises(UploadError, match="not an existing file"):
+        outputs.result_files(OutputKind.FILE, "predict", Path(tmp_path / "missing.bin"))
+
+
+def test_value_response_shapes() -> None:
+    class Result(BaseModel):
+        label: str
+
+    assert outputs.value_response({"a": 1}) == {"a": 1}
+    assert outputs.value_response(Result(label="cat")) == {"output": {"label": "cat"}}
+    assert outputs.value_response([1, 2]) == {"output": [1, 2]}

@@ -102,12 +102,14 @@ def test_seed_streaming_example_predict_and_generate(serve_model: ServeFactory) 
 def test_a_client_leaving_mid_stream_frees_the_model_for_the_next_request(
     streams: RunningServer, tmp_path: pathlib.Path
 ) -> None:
-    gate = tmp_path / "never-opened"
-    body = {"shape": "generator", "count": 3, "gate": str(gate)}
+    gate = tmp_path / "gate"
+    body = {"shape": "generator", "count": 1000, "gate": str(gate)}
     with httpx.stream("POST", streams.predict_url, json=body, timeout=60) as response:
         assert json.loads(next(response.iter_lines())) == {"id": 0, "data": {"n": 0}}
-    # The client is gone while the model waits on the gate. max_concurrency is 1: the next
-    # request is served only if the abandoned stream gave its place back.
-    after = httpx.post(streams.predict_url, json={"count": 1}, timeout=20)
+    # The client is gone while the generator waits on the gate. Once it may go on, it is
+    # stopped after that item (not run to item 999), and max_concurrency 1 lets the next
+    # request in only once the abandoned generator has stopped.
+    gate.touch()
+    after = httpx.post(streams.predict_url, json={"count": 1}, timeout=60)
     assert after.status_code == 200
     assert read_records(after) == [{"id": 0, "data": {"n": 0}}]

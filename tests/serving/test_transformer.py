@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import pathlib
+import subprocess
+import sys
+import time
+
 import httpx
 import pytest
 
@@ -46,12 +52,30 @@ def test_transformer_schema_shows_preprocess_inputs(transformer: RunningServer) 
     }
 
 
-def test_unreachable_predictor_is_a_502(serve_model: ServeFactory) -> None:
+def test_unreachable_predictor_is_a_502_and_fails_readiness(tmp_path: pathlib.Path) -> None:
     host = f"127.0.0.1:{free_port()}"  # nothing listens there
-    lonely = serve_model(EXAMPLES / "transformer", "text-stats", "--predictor-host", host)
-    response = httpx.post(lonely.predict_url, json={"text": "a b"}, timeout=60)
-    assert response.status_code == 502
-    assert "could not be reached" in response.json()["error"]
+    port = free_port()
+    args = [sys.executable, "-m", "kservehelper", "serve", str(EXAMPLES / "transformer")]
+    args += ["--port", str(port), "--host", "127.0.0.1", "--predictor-host", host]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:  # live (it answers), but not ready (its predictor does not)
+            assert process.poll() is None and time.monotonic() < deadline
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        assert httpx.get(f"{url}/v1/models/text-stats", timeout=30).status_code == 503
+        response = httpx.post(
+            f"{url}/v1/models/text-stats:predict", json={"text": "a b"}, timeout=60
+        )
+        assert response.status_code == 502
+        assert "could not be reached" in response.json()["error"]
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def test_transformer_without_predictor_fails_at_start_up() -> None:

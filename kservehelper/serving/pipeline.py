@@ -1,0 +1,419 @@
+"""One request through a served model: admit → validate → slot → fetch → run → deliver → clean up.
+
+A :class:`Request` owns everything the request takes: its place in the admission queue, its
+slot, its working folder (input files) and the output files the model makes. They are
+registered on an exit stack (:class:`Resources`) as they are taken and released when the
+request ends, however it ends (answered, failed, client gone, server shutting down). A stream
+takes the stack over (``pop_all``) and releases it when the stream is closed, after its
+generator has stopped. While the model's sync code is still running in a thread (it cannot be
+stopped), the slot and the files are released only when it returns.
+
+``KServeModel``, the transformer and ``kservehelper predict`` all run requests through a
+:class:`Pipeline`; batching and other executors are meant to plug in at :meth:`Request.call`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import os
+import pathlib
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+from kservehelper.errors import (
+    ClientDisconnected,
+    DeadlineExceeded,
+    InputError,
+    KServeHelperError,
+    ShuttingDown,
+)
+from kservehelper.schema.signature import ModelSignature, OutputKind
+from kservehelper.serving import outputs, shutdown, streaming, workdirs
+from kservehelper.serving.admission import Admission, count_abandoned
+from kservehelper.serving.cancellation import Cancellation, current_client
+from kservehelper.serving.inputs import fetch_file, needs_file
+from kservehelper.serving.threads import user_code_threads
+from kservehelper.settings import env_name, get_settings
+
+
+class ServedModel(Protocol):
+    """What the pipeline needs from the model it serves (``KServeModel``)."""
+
+    name: str
+    model: Any
+    model_class: type
+    signatures: dict[str, ModelSignature]
+    upload_to: str | None
+    local_output_dir: pathlib.Path | None
+    ready: bool
+
+    def load(self) -> bool: ...
+
+
+class Pipeline:
+    """The requests of one served model: admission, slots, and what is still running."""
+
+    def __init__(self, served: ServedModel, max_concurrency: int, max_queue: int) -> None:
+        self.served = served
+        self.admission = Admission(served.name, max_concurrency, max_queue)
+        self.open: set[Request] = set()
+        self._may_return_files = {
+            method: may_return_files(served.model_class, signature)
+            for method, signature in served.signatures.items()
+        }
+        shutdown.register(self)
+
+    @property
+    def draining(self) -> bool:
+        """Whether the server is shutting down (no new requests)."""
+        return self.admission.closed
+
+    def signature(self, method: str) -> ModelSignature:
+        found = self.served.signatures.get(method)
+        if found is None:
+            raise InputError(
+                f"this model has no {method}() method; use "
+                + " or ".join(f":{m}" for m in self.served.signatures)
+            )
+        return found
+
+    def request(self, signature: ModelSignature) -> Request:
+        """A new request on ``signature``'s method: ``async with pipeline.request(sig) as r``."""
+        if not self.served.ready:  # used directly, not through the server: load on first use
+            self.served.load()
+        return Request(self, signature, self._may_return_files.get(signature.method, True))
+
+    async def run(self, method: str, payload: Any) -> dict[str, Any] | streaming.ModelStream:
+        """Serve one request to ``method``: the answer, or a stream the caller must close."""
+        started = time.perf_counter()
+        async with self.request(self.signature(method)) as request:
+            kwargs = request.validate(payload)
+            await request.take_slot()
+            await request.fetch_inputs(kwargs)
+            result = await request.call(method, **kwargs)
+            if streaming.is_stream(result):
+                return request.stream(result)
+            request.release_slot()
+            response = await request.respond(result)
+        response["running_time"] = f"{time.perf_counter() - started:.6f}s"
+        return response
+
+    # -- shutdown (serving.shutdown.Drainable) ---------------------------------------------
+
+    def open_requests(self) -> int:
+        return len(self.open)
+
+    def stop_admitting(self) -> None:
+        self.admission.close()
+
+    def cancel_all(self, reason: KServeHelperError) -> None:
+        """Cancel every open request (shutdown grace over)."""
+        for request in list(self.open):
+            request.cancellation.cancel(reason)
+
+
+class Resources:
+    """What a request holds, released in reverse order of taking, whatever happens.
+
+    ``contextlib.ExitStack``'s ``callback``/``pop_all``/``close`` for plain callbacks, without
+    its per-callback wrappers: this runs for every request. A failing release does not stop
+    the others; the first error is raised once all have run.
+    """
+
+    __slots__ = ("_callbacks",)
+
+    def __init__(self) -> None:
+        self._callbacks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+    def callback(self, function: Callable[..., Any], *args: Any) -> None:
+        self._callbacks.append((function, args))
+
+    def pop_all(self) -> Resources:
+        """Move every resource to a new owner (e.g. a stream), leaving this one empty."""
+        taken = Resources()
+        taken._callbacks, self._callbacks = self._callbacks, []
+        return taken
+
+    def close(self) -> None:
+        callbacks, self._callbacks = self._callbacks, []
+        first: BaseException | None = None
+        for function, args in reversed(callbacks):
+            try:
+                function(*args)
+            except BaseException as exc:
+                first = first or exc
+        if first is not None:
+            raise first
+
+
+class Request:
+    """One request's state and the resources it holds (see the module docstring)."""
+
+    def __init__(self, pipeline: Pipeline, signature: ModelSignature, files_possible: bool):
+        self.pipeline = pipeline
+        self.served = pipeline.served
+        self.signature = signature
+        self.files_possible = files_possible
+        self.cancellation = Cancellation()
+        self.stage = "admitted"
+        self.destination: str | None = None
+        self._body: dict[str, Any] = {}
+        self._stack = Resources()
+        self._slot_since: float | None = None
+        self._user_code: asyncio.Future[Any] | None = None
+        self._files: list[pathlib.Path] = []
+
+    async def __aenter__(self) -> Request:
+        self.pipeline.admission.admit()  # 503 at once when full or shutting down
+        self.pipeline.open.add(self)
+        self._stack.callback(self._finished)
+        self.cancellation.activate()
+        self.cancellation.on_cancel(self._count_abandoned)
+        receive = current_client()
+        if receive is not None:
+            self.cancellation.watch_client(receive)
+        self._files = outputs.track_outputs()
+        self._stack.callback(self.after_user_code, outputs.remove_files, self._files)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self._stack.close()
+
+    def _finished(self) -> None:
+        self.cancellation.finish()
+        self.pipeline.open.discard(self)
+
+    def _count_abandoned(self, reason: KServeHelperError) -> None:
+        count_abandoned(self.served.name, self.stage, type(reason).__name__)
+
+    def after_user_code(self, function: Callable[..., Any], *args: Any) -> None:
+        """Call ``function(*args)`` now, or when the model's code running for this request
+        in a thread returns (its slot and files are in use until then)."""
+        running = self._user_code
+        if running is not None and not running.done():
+            running.add_done_callback(lambda _: function(*args))
+        else:
+            function(*args)
+
+    # -- stages ----------------------------------------------------------------------------
+
+    def validate(self, payload: Any) -> dict[str, Any]:
+        """The method's keyword arguments from the request body (HTTP 400 if invalid)."""
+        self.stage = "validating"
+        body = require_json_object(payload, self.signature)
+        self._body = body
+        requested = body.get("upload_webhook")
+        if requested is not None and not isinstance(requested, str):
+            raise _webhook_error("must be a URL string", "string_type")
+        if self.files_possible:
+            # Checked before the model runs, so a bad destination costs no prediction.
+            self.destination = destination_of(body, self.served.upload_to)
+        return self.signature.validate(body)
+
+    async def take_slot(self) -> None:
+        """Wait for a slot to run the model's code (cancelled if the client leaves)."""
+        self.stage = "queued"
+        async with self.cancellation.section():
+            await self.pipeline.admission.acquire()
+        self._slot_since = time.perf_counter()
+        self._stack.callback(self.after_user_code, self.release_slot)
+
+    def release_slot(self) -> None:
+        """Give the slot back (also done when the request ends); does nothing if not held."""
+        if self._slot_since is not None:
+            held, self._slot_since = time.perf_counter() - self._slot_since, None
+            self.pipeline.admission.release(held)
+
+    async def fetch_inputs(self, kwargs: dict[str, Any]) -> None:
+        """Replace file inputs (URLs, data: URIs) in ``kwargs`` by local files, into this
+        request's working folder (removed when the request ends)."""
+        fields = [f for f in self.signature.fields.values() if needs_file(f, kwargs[f.name])]
+        if not fields:
+            return
+        self.stage = "fetching"
+        folder = workdirs.request_folder()
+        self._stack.callback(
+            self.after_user_code, functools.partial(shutil.rmtree, folder, ignore_errors=True)
+        )
+        allow_local = self.served.local_output_dir is not None
+        async with self.cancellation.section():
+            for fld in fields:
+                value = kwargs[fld.name]
+                if fld.is_list:
+                    kwargs[fld.name] = [
+                        await fetch_file(f"{fld.name}.{i}", v, folder / str(i), allow_local)
+                        for i, v in enumerate(value)
+                    ]
+                else:
+                    kwargs[fld.name] = await fetch_file(fld.name, value, folder, allow_local)
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the model's ``method``: async ones on the event loop (cancelled when the
+        request is), sync ones in a thread (``KServeModel.cancelled()`` turns true, and the
+        result is discarded)."""
+        self.stage = "running"
+        function = getattr(self.served.model, method)
+        if inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function):
+            async with self.cancellation.section():
+                result = function(*args, **kwargs)
+                return await result if inspect.isawaitable(result) else result
+        running = user_code_threads().submit(function, *args, **kwargs)
+        self._user_code = running
+        try:
+            async with self.cancellation.section():
+                return await asyncio.shield(running)
+        finally:
+            if running.done():
+                self._user_code = None
+
+    async def respond(self, result: Any) -> dict[str, Any]:
+        """The response body for a (non-stream) result: files delivered as URLs, the
+        model's ``after_predict`` hook applied."""
+        method = self.signature.method
+        files = outputs.result_files(self.signature.output_kind, method, result)
+        if files is None:
+            response = outputs.value_response(result)
+        else:
+            response = {"output": await self.deliver(files)}
+        return await self.after_predict(response)
+
+    async def deliver(self, paths: list[pathlib.Path]) -> list[str]:
+        """Send output files to the destination, within ``KSERVEHELPER_UPLOAD_DEADLINE``."""
+        if self.served.local_output_dir is not None:  # kservehelper predict
+            return [str(p) for p in outputs.move_to_folder(paths, self.served.local_output_dir)]
+        self.stage = "delivering"
+        if not self.files_possible and self.destination is None:
+            # A method annotated with a plain type returned files after all (e.g. -> Any).
+            self.destination = destination_of(self._body, self.served.upload_to)
+        deadline = get_settings().upload_deadline
+        try:
+            async with self.cancellation.section():
+                return await asyncio.wait_for(
+                    outputs.deliver_files(paths, self.destination), deadline
+                )
+        except asyncio.TimeoutError:
+            raise DeadlineExceeded(
+                f"delivering {len(paths)} output file(s) took longer than the {deadline:g}s "
+                f"allowed ({env_name('upload_deadline')}); the files were discarded. Check "
+                "that the destination is reachable, or raise the deadline for large files"
+            ) from None
+        finally:
+            outputs.remove_files(paths)
+
+    async def after_predict(self, response: dict[str, Any]) -> dict[str, Any]:
+        """The model's optional ``after_predict(results)`` hook (seed API)."""
+        hook = getattr(self.served.model, "after_predict", None)
+        if not callable(hook):
+            return response
+        result = await hook(response) if inspect.iscoroutinefunction(hook) else hook(response)
+        if not isinstance(result, dict):
+            raise TypeError(f"after_predict() must return a dict, returned {type(result).__name__}")
+        return result
+
+    def stream(self, result: Any) -> streaming.ModelStream:
+        """Hand the request over to a stream of ``result``'s items (files delivered one by
+        one); the stream releases the request when it is closed."""
+        self.stage = "streaming"
+        cancellation = self.cancellation
+        source = streaming.ItemSource(streaming.as_stream(result), stop=cancellation)
+        cancellation.on_cancel(lambda _: source.wake())
+        # The HTTP server cancels the sending task itself when the client leaves.
+        cancellation.interrupts = lambda reason: not isinstance(reason, ClientDisconnected)
+        resources = self._stack.pop_all()
+
+        async def batches() -> AsyncIterator[list[Any]]:
+            items = source.batches()
+            try:
+                while True:
+                    async with cancellation.section():
+                        try:
+                            batch = await items.__anext__()
+                        except StopAsyncIteration:
+                            break
+                    yield [await self._stream_item(item) for item in batch]
+                cancellation.check()  # stopped early: say why
+                cancellation.finish()  # all sent: a disconnect now is the normal end
+            finally:
+                with contextlib.suppress(RuntimeError):
+                    await items.aclose()  # type: ignore[attr-defined]
+
+        async def close() -> None:
+            self._user_code = source.producer
+            try:
+                # At shutdown (grace over) nobody waits for a generator stuck in next():
+                # its slot and files are released when it returns.
+                stuck_ok = isinstance(cancellation.reason, ShuttingDown)
+                await source.aclose(wait=not stuck_ok)
+            finally:
+                if self._user_code is not None and self._user_code.done():
+                    self._user_code = None
+                resources.close()
+
+        return streaming.ModelStream(batches(), close)
+
+    async def _stream_item(self, item: Any) -> Any:
+        if isinstance(item, os.PathLike):
+            paths = outputs.check_output_paths([item], self.signature.method)
+            return (await self.deliver(paths))[0]
+        return item
+
+
+def may_return_files(model_class: type, signature: ModelSignature) -> bool:
+    """Whether a method can return files: annotated so, or not annotated at all.
+
+    Only such methods have their request's ``upload_webhook`` checked: kservehelper 2.0's
+    clients send one with every request, also to methods returning plain values.
+    """
+    if signature.output_kind is not OutputKind.VALUE:
+        return True
+    method = "postprocess" if signature.method == "preprocess" else signature.method
+    function = getattr(model_class, method, None)
+    if function is None:
+        return True
+    try:
+        annotation = inspect.signature(function).return_annotation
+    except (TypeError, ValueError):
+        return True
+    return annotation is inspect.Signature.empty
+
+
+def require_json_object(payload: Any, signature: ModelSignature) -> dict[str, Any]:
+    """The request body, which must be a JSON object of named inputs (else HTTP 400)."""
+    if not isinstance(payload, dict):
+        example = next(iter(signature.fields), "input")
+        raise InputError(
+            f'the request body must be a JSON object of named inputs, e.g. {{"{example}": ...}}',
+            [{"loc": [], "msg": "expected a JSON object", "type": "model_type"}],
+        )
+    return payload
+
+
+def destination_of(body: dict[str, Any], default: str | None) -> str | None:
+    """Where a request's output files go: its ``upload_webhook``, else the server's default."""
+    requested = body.get("upload_webhook")
+    if requested is not None and not isinstance(requested, str):
+        raise _webhook_error("must be a URL string", "string_type")
+    if requested and outputs.is_local_destination(requested):
+        # A client must not make the server write files into its own folders; a local
+        # folder is the server operator's choice (upload_to).
+        raise _webhook_error(
+            "a local folder is not accepted from a request; send an http(s) webhook URL, "
+            "s3://bucket/prefix or gs://bucket/prefix",
+            "local_destination_refused",
+        )
+    destination = requested or default
+    if destination is not None:
+        outputs.check_destination(destination)
+    return destination
+
+
+def _webhook_error(message: str, kind: str) -> InputError:
+    return InputError(
+        f"invalid input 'upload_webhook': {message}",
+        [{"loc": ["upload_webhook"], "msg": message, "type": kind}],
+    )
