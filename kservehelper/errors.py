@@ -87,6 +87,12 @@ class HeadersTooLarge(KServeHelperError):
     http_status = 431
 
 
+class CrossOriginRefused(KServeHelperError):
+    """A browser page of another origin sent the request: HTTP 403."""
+
+    http_status = 403
+
+
 class NotFound(KServeHelperError):
     """No such route, or no such model on this server: HTTP 404."""
 

@@ -108,6 +108,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Open connections the server keeps; more are answered 503 and closed.",
     )
+    allowed_origins: AllowList = Field(
+        default=(),
+        description="Web origins (scheme://host[:port]) besides the server's own whose pages may "
+        "POST to it from a browser; '*' allows any.",
+    )
     enable_model_repository: bool = Field(
         default=False,
         description="Serve KServe's unauthenticated model-repository routes "
@@ -154,7 +159,11 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "allowed_destinations", "allowed_inputs", "upload_token_origins", mode="before"
+        "allowed_destinations",
+        "allowed_inputs",
+        "allowed_origins",
+        "upload_token_origins",
+        mode="before",
     )
     @classmethod
     def _split_list(cls, value: Any) -> Any:

@@ -6,6 +6,11 @@ and errors nothing else answered.
   otherwise (a chunked body); the connection is then closed, so the rest is never read.
 * A body that stalls for ``KSERVEHELPER_BODY_TIMEOUT`` seconds fails the request with 408.
 * Request line and headers larger than ``KSERVEHELPER_MAX_HEADER_BYTES``: 431.
+* A browser request that changes state (``POST``, ...) from a page of another origin is
+  refused with 403: its ``Origin`` header names neither this server (its ``Host``) nor an entry
+  of ``KSERVEHELPER_ALLOWED_ORIGINS``. Without this, any web page a user of the server opens
+  could make the browser POST to it (bodies sent as ``text/plain`` need no CORS preflight, and
+  kservehelper accepts them for 2.0's clients). Clients that are not browsers send no ``Origin``.
 * An exception no route handled is answered in the error shape (never uvicorn's plain-text
   500), through the same ``error_response`` the routes use.
 """
@@ -13,12 +18,13 @@ and errors nothing else answered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
+from urllib.parse import urlsplit
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kservehelper.errors import HeadersTooLarge, InputError, RequestTimeout
+from kservehelper.errors import CrossOriginRefused, HeadersTooLarge, InputError, RequestTimeout
 from kservehelper.serving.request_body import too_large
 from kservehelper.settings import env_name, get_settings
 
@@ -46,6 +52,10 @@ class RequestGuard:
                 f"bytes ({env_name('max_header_bytes')})"
             )
             await self._answer(too_long, scope, receive, send, close=True)
+            return
+        refused = _cross_origin(scope, settings.allowed_origins)
+        if refused is not None:
+            await self._answer(refused, scope, receive, send, close=True)
             return
         limit = settings.max_request_bytes
         announced = _header(scope, b"content-length")
@@ -134,3 +144,37 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return bytes(value).decode("latin-1").strip()
     return None
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _cross_origin(scope: Scope, allowed: Collection[str]) -> CrossOriginRefused | None:
+    """The refusal of a state-changing request sent by a page of another origin, else None."""
+    if scope.get("method", "GET") in _SAFE_METHODS:
+        return None
+    origin = _header(scope, b"origin")
+    if origin is None or "*" in allowed:
+        return None
+    if _same_server(origin, _header(scope, b"host") or ""):
+        return None
+    if origin.lower().rstrip("/") in {entry.lower().rstrip("/") for entry in allowed}:
+        return None
+    variable = env_name("allowed_origins")
+    return CrossOriginRefused(
+        f"a web page at {origin} may not send requests to this server (browsers name the page "
+        f"in the Origin header, and it is not this server); to let a web app at that origin "
+        f"call the model, add it to {variable}, e.g. {variable}=https://app.example.com"
+    )
+
+
+def _same_server(origin: str, host: str) -> bool:
+    """Whether ``origin`` (``scheme://host[:port]``) is the server the ``Host`` header names."""
+    try:
+        page, server = urlsplit(origin.strip()), urlsplit("//" + host.strip())
+        default = _DEFAULT_PORTS.get(page.scheme.lower())
+        page_port, server_port = page.port or default, server.port or default
+    except ValueError:  # "null" (a sandboxed page, a file), or no URL at all
+        return False
+    return bool(page.hostname) and page.hostname == server.hostname and page_port == server_port

@@ -16,12 +16,12 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
 
 
 def assert_error_shape(status: int, content_type: str, text: str) -> dict:
-    """A 4xx/5xx answer: JSON ``{"error": str, "detail"?: [...]}``, nothing that leaks the
-    server's insides (traceback, memory address, file paths)."""
+    """A 4xx/5xx answer: JSON ``{"error": str, "detail"?: [...], "type"?: str}``, nothing that
+    leaks the server's insides (traceback, memory address, file paths)."""
     assert status >= 400, text
     assert content_type.startswith("application/json"), (content_type, text)
     body = json.loads(text)
-    assert isinstance(body, dict) and set(body) <= {"error", "detail"}, body
+    assert isinstance(body, dict) and set(body) <= {"error", "detail", "type", "retry_after"}, body
     assert isinstance(body["error"], str) and body["error"], body
     if "detail" in body:
         assert isinstance(body["detail"], list), body

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import httpx
 import pytest
 
@@ -124,3 +126,38 @@ def test_openapi_describes_each_model_route_with_its_input_schema(server: Runnin
         "$ref": "#/components/schemas/Error"
     }
     assert not any(path.startswith("/v2/repository") for path in document["paths"])
+
+
+# -- requests from other origins' web pages ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://evil.example", "http://127.0.0.1:1", "null", "http://localhost"]
+)
+def test_a_page_of_another_origin_cannot_post(server: RunningServer, origin: str) -> None:
+    # What a page's fetch(url, {method: "POST", body: text}) sends: text/plain, no preflight.
+    headers = {"Origin": origin, "Content-Type": "text/plain"}
+    response = httpx.post(server.predict_url, content=b'{"session": "s"}', headers=headers)
+    body = error_of(response, 403)
+    assert origin in body["error"] and "KSERVEHELPER_ALLOWED_ORIGINS" in body["error"]
+    assert httpx.get(server.url + "/v2/health/live").status_code == 200
+
+
+def test_the_servers_own_pages_and_non_browser_clients_may_post(server: RunningServer) -> None:
+    own = httpx.post(server.predict_url, json={"session": "s-1"}, headers={"Origin": server.url})
+    assert own.status_code == 200, own.text
+    assert predict(server).status_code == 200  # no Origin: curl, httpx, SDKs
+
+
+def test_read_only_routes_answer_any_origin(server: RunningServer) -> None:
+    response = httpx.get(server.url + "/openapi.json", headers={"Origin": "https://evil.example"})
+    assert response.status_code == 200
+
+
+def test_allowed_origins_let_a_web_app_post(serve_model: ServeFactory) -> None:
+    env = {"KSERVEHELPER_ALLOWED_ORIGINS": "https://app.example.com, https://other.example"}
+    allowing = serve_model(MODELS, "allowing", "--class", "Secretive", env=env)
+    post = functools.partial(httpx.post, allowing.predict_url, json={"session": "s-1"})
+    assert post(headers={"Origin": "https://app.example.com"}).status_code == 200
+    assert post(headers={"Origin": "https://other.example"}).status_code == 200
+    error_of(post(headers={"Origin": "https://app.example.com:8443"}), 403)
