@@ -36,7 +36,7 @@ from kservehelper.schema.signature import ModelSignature, OutputKind
 from kservehelper.serving import outputs, shutdown, streaming, workdirs
 from kservehelper.serving.admission import Admission, count_abandoned
 from kservehelper.serving.cancellation import Cancellation, current_client
-from kservehelper.serving.inputs import fetch_file
+from kservehelper.serving.inputs import fetch_file, needs_file
 from kservehelper.serving.threads import user_code_threads
 from kservehelper.settings import env_name, get_settings
 
@@ -207,6 +207,9 @@ class Request:
         self.stage = "validating"
         body = require_json_object(payload, self.signature)
         self._body = body
+        requested = body.get("upload_webhook")
+        if requested is not None and not isinstance(requested, str):
+            raise _webhook_error("must be a URL string", "string_type")
         if self.files_possible:
             # Checked before the model runs, so a bad destination costs no prediction.
             self.destination = destination_of(body, self.served.upload_to)
@@ -229,7 +232,7 @@ class Request:
     async def fetch_inputs(self, kwargs: dict[str, Any]) -> None:
         """Replace file inputs (URLs, data: URIs) in ``kwargs`` by local files, into this
         request's working folder (removed when the request ends)."""
-        fields = [f for f in self.signature.fields.values() if f.is_file and kwargs[f.name]]
+        fields = [f for f in self.signature.fields.values() if needs_file(f, kwargs[f.name])]
         if not fields:
             return
         self.stage = "fetching"
