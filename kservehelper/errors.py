@@ -1,13 +1,17 @@
 """One exception type per failure family, each carrying a message a user can act on.
 
 Each class carries the HTTP status it is answered with (``http_status``), so the server's error
-responses (``serving/http.py``) are a lookup; the command line prints ``str(error)`` and exits
-non-zero.
+responses (``serving/http.py``) are a lookup (:func:`http_status_of`); the command line prints
+``str(error)`` and exits non-zero.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+#: Statuses of exceptions kservehelper does not define: a model raising ``ValueError`` is the
+#: model saying the input is wrong.
+FOREIGN_STATUSES: dict[type[BaseException], int] = {ValueError: 400}
 
 
 class KServeHelperError(Exception):
@@ -65,6 +69,56 @@ class UploadError(KServeHelperError):
         return {"error": str(self), "type": type(self).__name__}
 
 
+class RequestTooLarge(KServeHelperError):
+    """The request body is larger than ``KSERVEHELPER_MAX_REQUEST_BYTES``: HTTP 413."""
+
+    http_status = 413
+
+
+class RequestTimeout(KServeHelperError):
+    """The client stopped sending its request (``KSERVEHELPER_BODY_TIMEOUT``): HTTP 408."""
+
+    http_status = 408
+
+
+class HeadersTooLarge(KServeHelperError):
+    """The request line and headers pass ``KSERVEHELPER_MAX_HEADER_BYTES``: HTTP 431."""
+
+    http_status = 431
+
+
+class CrossOriginRefused(KServeHelperError):
+    """A browser page of another origin sent the request: HTTP 403."""
+
+    http_status = 403
+
+
+class NotFound(KServeHelperError):
+    """No such route, or no such model on this server: HTTP 404."""
+
+    http_status = 404
+
+
+class MethodNotAllowed(KServeHelperError):
+    """The route exists but not with this HTTP method: HTTP 405 (``allow``: the methods it
+    takes, for the ``Allow`` header)."""
+
+    http_status = 405
+
+    def __init__(self, message: str, allow: str = "") -> None:
+        super().__init__(message)
+        self.allow = allow
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Allow": self.allow} if self.allow else {}
+
+
+class NotReady(KServeHelperError):
+    """The model is not loaded (yet, or any more): HTTP 503."""
+
+    http_status = 503
+
+
 class ConfigError(KServeHelperError):
     """config.yaml is invalid; the message names the file, the key and a fix."""
 
@@ -82,6 +136,17 @@ class ModelError(KServeHelperError):
 
 class ServeError(KServeHelperError):
     """The model server cannot start as asked (its port is taken, a flag is unknown, ...)."""
+
+
+def http_status_of(error: BaseException) -> int:
+    """The HTTP status a request failing with ``error`` is answered with (500 if unknown)."""
+    status = getattr(error, "http_status", None)
+    if isinstance(status, int):
+        return status
+    for kind in type(error).__mro__:
+        if kind in FOREIGN_STATUSES:
+            return FOREIGN_STATUSES[kind]
+    return 500
 
 
 class Unavailable(KServeHelperError):

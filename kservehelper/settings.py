@@ -80,6 +80,45 @@ class Settings(BaseSettings):
         description="Serve the browser playground at / and /v1/models/NAME/playground (0: off).",
     )
 
+    # -- exposure (docs/security.md) ---------------------------------------------------------
+    max_request_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (413 past it), checked while it is read.",
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's headers; then the connection "
+        "is closed.",
+    )
+    body_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a request body may stall (no bytes arriving) before the request "
+        "fails with 408.",
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        ge=4096,
+        description="Largest request line and headers accepted (431 past it).",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections the server keeps; more are answered 503 and closed.",
+    )
+    allowed_origins: AllowList = Field(
+        default=(),
+        description="Web origins (scheme://host[:port]) besides the server's own whose pages may "
+        "POST to it from a browser; '*' allows any.",
+    )
+    enable_model_repository: bool = Field(
+        default=False,
+        description="Serve KServe's unauthenticated model-repository routes "
+        "(POST /v2/repository/models/NAME/load|unload).",
+    )
+
     # -- files in and out --------------------------------------------------------------------
     allowed_destinations: AllowList = Field(
         default=(),
@@ -89,7 +128,12 @@ class Settings(BaseSettings):
         default=(), description="Where input files may come from (URL prefixes, bucket URIs)."
     )
     upload_token: str | None = Field(
-        default=None, description="Bearer token for the upload webhook."
+        default=None, description="Bearer token for the upload webhook.", repr=False
+    )
+    upload_token_origins: AllowList = Field(
+        default=(),
+        description="Origins (scheme://host[:port]) besides the upload_to destination's that "
+        "the upload token may be sent to.",
     )
     upload_attempts: int = Field(default=3, ge=1, description="Tries per output file.")
     upload_timeout: float = Field(
@@ -114,7 +158,13 @@ class Settings(BaseSettings):
         default=None, description="A prebuilt kservehelper wheel to put in images (tests, CI)."
     )
 
-    @field_validator("allowed_destinations", "allowed_inputs", mode="before")
+    @field_validator(
+        "allowed_destinations",
+        "allowed_inputs",
+        "allowed_origins",
+        "upload_token_origins",
+        mode="before",
+    )
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         return parse_allow_list(value) if isinstance(value, str) else value

@@ -7,6 +7,7 @@ Loaded as a pytest plugin (``pytest_plugins`` in ``tests/conftest.py``).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -315,3 +316,92 @@ def upload_server_s3(seaweedfs: SeaweedS3) -> Iterator[UploadServer]:
         yield server
     finally:
         stop_process(process)
+
+
+class CountingHandler(BaseHTTPRequestHandler):
+    """Records what reaches it: ``GET /bytes/N`` answers N bytes, ``GET /redirect?to=URL`` a 302
+    to URL, ``GET /loop`` a 302 to itself, ``GET /headers`` the request headers; ``POST
+    .../upload`` answers like a webhook."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self.server.requests.append(("GET", self.path, dict(self.headers)))  # type: ignore[attr-defined]
+        path, _, query = self.path.partition("?")
+        parts = path.strip("/").split("/")
+        if parts[0] == "redirect":
+            target = query.removeprefix("to=")
+            self._answer(302, b"", {"Location": target})
+        elif parts[0] == "loop":
+            self._answer(302, b"", {"Location": "/loop"})
+        elif parts[0] == "bytes" and len(parts) > 1 and parts[1].isdigit():
+            self._answer(200, b"b" * int(parts[1]))
+        elif parts[0] == "headers":
+            self._answer(200, json.dumps(dict(self.headers)).encode())
+        else:
+            self._answer(404, b"{}")
+
+    def do_POST(self) -> None:
+        self.server.requests.append(("POST", self.path, dict(self.headers)))  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length") or 0)
+        while length > 0:
+            length -= len(self.rfile.read(min(length, 1 << 20)))
+        self._answer(200, b'{"url": "http://files.invalid/x"}')
+
+    do_PUT = do_POST
+
+
+class CountingServer(ThreadingHTTPServer):
+    """An HTTP server on 127.0.0.1 that counts the TCP connections it accepts."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), CountingHandler)
+        self.connections = 0
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+
+    def get_request(self) -> Any:
+        accepted = super().get_request()
+        self.connections += 1
+        return accepted
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@contextlib.contextmanager
+def run_counting_server() -> Iterator[CountingServer]:
+    server = CountingServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def listener() -> Iterator[CountingServer]:
+    """A fresh loopback listener that counts connections (a refused URL must cause none)."""
+    with run_counting_server() as server:
+        yield server
+
+
+@pytest.fixture
+def second_listener() -> Iterator[CountingServer]:
+    """Another one, for redirects that leave the allowed host."""
+    with run_counting_server() as server:
+        yield server

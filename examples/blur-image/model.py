@@ -20,8 +20,11 @@ class Model:
     ) -> Path:
         if image == "":
             raise ValueError("The input image is not set")
-        im_binary = base64.b64decode(image)
-        input_image = Image.open(io.BytesIO(im_binary))
+        try:
+            input_image = Image.open(io.BytesIO(base64.b64decode(image)))
+            input_image.load()
+        except (ValueError, OSError):  # ValueError: a 400 the client can act on
+            raise ValueError("The input image is not a base64-encoded image file") from None
         output_image = input_image.filter(ImageFilter.GaussianBlur(radius))
         output_path = KServeModel.generate_filepath("image.jpg")
         output_image.convert("RGB").save(output_path)

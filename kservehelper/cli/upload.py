@@ -19,9 +19,9 @@ def upload_server(
     token: Annotated[
         Optional[str],  # noqa: UP045 - typer needs Optional on Python 3.10
         typer.Option(
-            envvar="KSERVEHELPER_UPLOAD_TOKEN",
             help="Require 'Authorization: Bearer TOKEN' on uploads (the model runtime sends "
-            "it when KSERVEHELPER_UPLOAD_TOKEN is set).",
+            "it when KSERVEHELPER_UPLOAD_TOKEN is set, to the origins it trusts). "
+            "[default: $KSERVEHELPER_UPLOAD_TOKEN]",
         ),
     ] = None,
     max_size_mb: Annotated[
@@ -37,6 +37,8 @@ def upload_server(
     It speaks the three protocols the model runtime uses for output files:
     POST /upload (field 'file'), POST /upload_batch (fields file_0..., header NUM_FILES)
     and PUT /FILENAME. Point a request's "upload_webhook" at http://HOST:PORT/upload.
+    Model servers refuse private addresses in requests unless allowed: the server prints the
+    KSERVEHELPER_ALLOWED_DESTINATIONS value that admits it when it starts.
 
     Examples:
 
@@ -47,6 +49,7 @@ def upload_server(
         kservehelper upload-server --dest ./uploads --host 0.0.0.0 --public-url http://files:8000
     """
     from kservehelper.errors import KServeHelperError
+    from kservehelper.settings import get_settings
     from kservehelper.upload_server.app import run_upload_server
 
     try:
@@ -54,7 +57,7 @@ def upload_server(
             dest,
             host=host,
             port=port,
-            token=token,
+            token=token or get_settings().upload_token,
             max_bytes=max_size_mb * 1024 * 1024,
             public_url=public_url,
         )

@@ -18,6 +18,9 @@ KServe 0.21; they are kept here, each with the reason, so a KServe upgrade has o
   single-process ``ModelServer.start`` runs the server under ``asyncio.run`` with whatever loop
   policy is set, so it runs on stdlib asyncio; only the multi-process workers honour the flag.
   :func:`use_event_loop` applies the flag before ``start`` (measured in docs/benchmarks.md);
+* the HTTP surface: which of the routes KServe registers stay (:func:`restrict_routes`), the
+  app's error handlers and middleware; uvicorn's protocol class, swapped for the guarded one of
+  :mod:`~kservehelper.serving.connections` (the one module with uvicorn internals).
 * shutdown. KServe handles signals in two places: ``ModelServer.register_signal_handler``
   (``kserve/model_server.py``) points SIGINT/SIGTERM/SIGQUIT at ``ModelServer.stop``, and the
   REST server (``RESTServer._server`` in ``kserve/protocol/rest/server.py``) is a uvicorn
@@ -44,6 +47,7 @@ from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from grpc import aio
 from kserve.logging import logger
 from kserve.model_server import ModelServer
@@ -52,10 +56,12 @@ from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, Logg
 from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.rest.server import _RefreshingServer
-from starlette.routing import BaseRoute, Match, Route
-from starlette.types import Scope
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import ASGIApp, Scope
 
 from kservehelper.serving import shutdown, workdirs, worker_load
+from kservehelper.serving.connections import guarded_protocol
 from kservehelper.serving.ports import ALL_INTERFACES, check_port_free
 from kservehelper.settings import get_settings
 
@@ -117,6 +123,49 @@ def enable_docs_url(app: FastAPI) -> None:
     app.add_route("/docs", docs, include_in_schema=False)
 
 
+def add_middleware(app: FastAPI, middleware: Callable[..., ASGIApp], **options: Any) -> None:
+    """Wrap the app's routes in ``middleware`` (before the app serves its first request)."""
+    app.add_middleware(middleware, **options)
+
+
+def set_error_handlers(app: FastAPI, handler: Callable[..., Any]) -> None:
+    """Answer the HTTP errors Starlette and FastAPI raise themselves (404, 405, request
+    validation) with ``handler(request, exc)`` instead of their ``{"detail": ...}``."""
+    app.exception_handlers[HTTPException] = handler
+    app.exception_handlers[RequestValidationError] = handler
+
+
+def is_framework_route(route: BaseRoute) -> bool:
+    """Whether KServe (or FastAPI itself: ``/openapi.json``, ``/docs``) registered ``route``."""
+    if isinstance(route, Mount):
+        return False
+    module = getattr(getattr(route, "endpoint", None), "__module__", "") or ""
+    return module.split(".")[0] in ("kserve", "fastapi")
+
+
+def route_signature(route: BaseRoute) -> tuple[str, frozenset[str]]:
+    """``(path template, methods)`` of a route (methods empty for non-HTTP routes)."""
+    return str(getattr(route, "path", "")), frozenset(getattr(route, "methods", None) or ())
+
+
+def restrict_routes(app: FastAPI, keep: Callable[[BaseRoute], bool]) -> None:
+    """Keep only the routes ``keep`` accepts among those FastAPI and KServe register on ``app``.
+
+    KServe adds its routes when the server starts, each group as an ``APIRouter`` passed to
+    ``app.include_router`` (how FastAPI stores included routers differs between versions), so
+    the routers are filtered as they are included; routes already on the app (FastAPI's own
+    ``/openapi.json``, ``/docs``) are filtered now.
+    """
+    app.router.routes[:] = [route for route in app.router.routes if keep(route)]
+    include = app.include_router
+
+    def include_kept(router: Any, *args: Any, **kwargs: Any) -> None:
+        router.routes[:] = [route for route in router.routes if keep(route)]
+        include(router, *args, **kwargs)
+
+    app.include_router = include_kept  # type: ignore[method-assign]
+
+
 def predictor_config(predictor_host: str) -> Any:
     """KServe's predictor settings from its parsed flags, with ``predictor_host`` given here."""
     from kserve.model_server import args
@@ -165,7 +214,8 @@ def use_event_loop(choice: str) -> str:
 
 class HostBoundModelServer(ModelServer):
     """KServe's model server, listening on a chosen address (KServe always uses all of them),
-    its ports checked before the model loads."""
+    its ports checked before the model loads, its connections guarded
+    (:mod:`~kservehelper.serving.connections`), the operator's destination checked."""
 
     def __init__(self, host: str | None = None, **options: Any) -> None:
         super().__init__(**{**_flag_settings(), **options})
@@ -189,16 +239,23 @@ class HostBoundModelServer(ModelServer):
             )
 
     def start(self, models: list[Any]) -> None:
+        from kservehelper.storage.policy import trust_operator_destination
+
+        for model in models:  # one-line ConfigError: the server does not start
+            trust_operator_destination(getattr(model, "upload_to", None))
         use_event_loop(str(getattr(self, "event_loop", "auto")))
         super().start(models)
 
     async def _serve(self) -> None:
         # The servers exist by now and bind their sockets only when served.
+        for rest in (self._rest_server, self._rest_multiprocess_server):
+            config = getattr(getattr(rest, "_rest_server", rest), "config", None)
+            if config is None:
+                continue
+            if self.host is not None:
+                config.host = self.host
+            config.http = guarded_protocol(config.http)  # kservehelper.serving.connections
         if self.host is not None:
-            for rest in (self._rest_server, self._rest_multiprocess_server):
-                config = getattr(getattr(rest, "_rest_server", rest), "config", None)
-                if config is not None:
-                    config.host = self.host
             self._bind_grpc(self.host)
         self._install_draining_server()
         await super()._serve()

@@ -38,7 +38,7 @@ from kservehelper.schema.signature import ModelSignature, OutputKind
 from kservehelper.serving import outputs, shutdown, streaming, workdirs
 from kservehelper.serving.admission import Admission, count_abandoned
 from kservehelper.serving.cancellation import Cancellation, current_client
-from kservehelper.serving.inputs import fetch_file
+from kservehelper.serving.inputs import fetch_file, needs_file
 from kservehelper.serving.sync_calls import SyncCall
 from kservehelper.serving.threads import user_code_threads
 from kservehelper.settings import env_name, get_settings
@@ -236,6 +236,9 @@ class Request:
         self.stage = "validating"
         body = require_json_object(payload, self.signature)
         self._body = body
+        requested = body.get("upload_webhook")
+        if requested is not None and not isinstance(requested, str):
+            raise _webhook_error("must be a URL string", "string_type")
         if self.files_possible:
             # Checked before the model runs, so a bad destination costs no prediction.
             self.destination = destination_of(body, self.served.upload_to)
@@ -261,12 +264,17 @@ class Request:
 
     def files_to_fetch(self, kwargs: dict[str, Any]) -> bool:
         """Whether the request has input files to download before the model runs."""
-        return any(kwargs[name] for name in self.file_inputs)
+        fields = self.signature.fields
+        return any(needs_file(fields[name], kwargs[name]) for name in self.file_inputs)
 
     async def fetch_inputs(self, kwargs: dict[str, Any]) -> None:
         """Replace file inputs (URLs, data: URIs) in ``kwargs`` by local files, into this
         request's working folder (removed when the request ends)."""
-        fields = [self.signature.fields[n] for n in self.file_inputs if kwargs[n]]
+        fields = [
+            field
+            for field in (self.signature.fields[name] for name in self.file_inputs)
+            if needs_file(field, kwargs[field.name])
+        ]
         if not fields:
             return
         self.stage = "fetching"

@@ -225,8 +225,11 @@ def frame(record: dict[str, Any], sse: bool, event: str | None = None) -> bytes:
     return prefix + b"data: " + body + b"\n\n"
 
 
-async def encode_stream(stream: ModelStream, sse: bool) -> AsyncIterator[bytes]:
-    """Frame a stream's items as records; end with an error record if the stream fails.
+async def encode_stream(
+    stream: ModelStream, sse: bool, scrub_error: Callable[[bytes], bytes] | None = None
+) -> AsyncIterator[bytes]:
+    """Frame a stream's items as records; end with an error record if the stream fails
+    (passed through ``scrub_error``, which removes the request's secrets, if given).
 
     Each batch of items already produced goes out as one write. Once the items end, the
     stream is closed before the response is: a client that has the whole answer knows the
@@ -247,7 +250,8 @@ async def encode_stream(stream: ModelStream, sse: bool) -> AsyncIterator[bytes]:
             logger.exception("stream failed after %d items", index)
         error = {"type": type(exc).__name__, "message": str(exc)}
         await stream.aclose()
-        yield frame({"id": index, "error": error}, sse, event="error")
+        record = frame({"id": index, "error": error}, sse, event="error")
+        yield scrub_error(record) if scrub_error is not None else record
         return
     await stream.aclose()
 
@@ -297,13 +301,20 @@ class _ModelStreamResponse(StreamingResponse):
     iterator suspended and never closed: the generator would run on, holding its slot.
     """
 
-    def __init__(self, stream: ModelStream, sse: bool) -> None:
+    def __init__(
+        self,
+        stream: ModelStream,
+        sse: bool,
+        scrub_error: Callable[[bytes], bytes] | None,
+        on_close: Callable[[], None] | None,
+    ) -> None:
         super().__init__(
-            encode_stream(stream, sse),
+            encode_stream(stream, sse, scrub_error),
             media_type=EVENT_STREAM if sse else JSON_LINES,
             headers=STREAM_HEADERS,
         )
         self.stream = stream
+        self.on_close = on_close
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
@@ -314,9 +325,22 @@ class _ModelStreamResponse(StreamingResponse):
             if aclose is not None:
                 with contextlib.suppress(RuntimeError):  # still running: it is being cancelled
                     await aclose()
-            await self.stream.aclose()
+            try:
+                await self.stream.aclose()
+            finally:
+                if self.on_close is not None:
+                    self.on_close()  # in the request's task: it may reset context variables
 
 
-def stream_response(stream: ModelStream, sse: bool) -> StreamingResponse:
-    """The HTTP response streaming ``stream`` as JSON lines, or server-sent events."""
-    return _ModelStreamResponse(stream, sse)
+def stream_response(
+    stream: ModelStream,
+    sse: bool,
+    scrub_error: Callable[[bytes], bytes] | None = None,
+    on_close: Callable[[], None] | None = None,
+) -> StreamingResponse:
+    """The HTTP response streaming ``stream`` as JSON lines, or server-sent events.
+
+    ``scrub_error`` filters the error record a failing stream ends with; ``on_close`` runs
+    once the stream is closed, whatever happened (also when the response never started).
+    """
+    return _ModelStreamResponse(stream, sse, scrub_error, on_close)

@@ -1,10 +1,11 @@
-"""The destination interface every output target implements, and how a URI picks one.
+"""The destination interface every output target implements, and the storage settings.
 
 A :class:`Destination` turns local files into URLs. Subclasses implement :meth:`Destination.put`
 for one attempt at one file; this base class adds what every destination needs and no
 destination should re-implement: bounded parallelism, a per-file timeout, retries with
 exponential backoff on transient failures, and one :class:`~kservehelper.errors.UploadError`
-naming the file and the cause when delivery finally fails.
+naming the file and the cause when delivery finally fails. Which class handles a URI is
+:mod:`kservehelper.storage.registry`'s business (``resolve()``).
 
 Configuration comes from :class:`StorageSettings` (environment variables, see ``docs/files.md``).
 """
@@ -18,11 +19,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from kservehelper.errors import InputError, UploadError
-from kservehelper.settings import env_name, get_settings
+from kservehelper.settings import get_settings
+from kservehelper.storage.urls import UrlRefused, refusal
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +49,18 @@ class StorageSettings:
         url_expiry: Lifetime in seconds of presigned (S3) / signed (GCS) URLs.
         object_urls: ``"signed"`` returns presigned HTTPS URLs for object stores; ``"plain"``
             returns the ``s3://`` / ``gs://`` URI of the object.
-        token: Bearer token sent to webhooks (the bundled upload server checks it).
+        token: Bearer token for webhooks (the bundled upload server checks it). It is sent
+            only to the operator's destination and to ``token_origins``.
+        token_origins: Further origins (``scheme://host[:port]``) the token may go to.
         s3_endpoint_url: S3-compatible endpoint; ``None`` uses boto3's own resolution, which
             honours ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
         gcs_endpoint_url: GCS API endpoint; ``None`` uses the client default, which honours
             ``STORAGE_EMULATOR_HOST``.
-        allowed: URL prefixes / bucket URIs output files may go to (empty: anywhere).
-        allowed_inputs: URL prefixes / bucket URIs input files may come from (empty:
-            anywhere). Set it on servers whose credentials reach private buckets: without
-            it, a request may name any object those credentials can read.
+        allowed: Allow-list of a request's destinations (``scheme://host[:port][/prefix]``,
+            bucket URIs); empty: any public address (see :mod:`~kservehelper.storage.policy`).
+        allowed_inputs: Allow-list of input locations, the same way. Set it on servers whose
+            credentials reach private buckets: without it, a request may name any object those
+            credentials can read.
     """
 
     attempts: int = 3
@@ -64,7 +69,8 @@ class StorageSettings:
     backoff: float = 0.5
     url_expiry: int = 24 * 3600
     object_urls: str = "signed"
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
+    token_origins: tuple[str, ...] = field(default_factory=tuple)
     s3_endpoint_url: str | None = None
     gcs_endpoint_url: str | None = None
     allowed: tuple[str, ...] = field(default_factory=tuple)
@@ -81,6 +87,7 @@ class StorageSettings:
             url_expiry=env.url_expiry,
             object_urls=env.object_urls,
             token=env.upload_token,
+            token_origins=env.upload_token_origins,
             allowed=env.allowed_destinations,
             allowed_inputs=env.allowed_inputs,
         )
@@ -92,6 +99,9 @@ class RetryableError(Exception):
 
 class Destination(ABC):
     """Somewhere output files go. ``await destination.upload_files(paths)`` gives their URLs."""
+
+    #: The request field a refusal by the outbound policy names (set by ``resolve()``).
+    field_name: str = "upload_webhook"
 
     def __init__(self, uri: str, settings: StorageSettings | None = None) -> None:
         self.uri = uri
@@ -130,8 +140,10 @@ class Destination(ABC):
         for number in range(1, attempts + 1):
             try:
                 return await asyncio.wait_for(attempt(), self.settings.timeout)
-            except UploadError:
+            except (UploadError, InputError):
                 raise
+            except UrlRefused as error:  # the name now resolves somewhere requests may not go
+                raise refusal(self.field_name, error) from None
             except Exception as error:
                 cause = describe_error(error, self.settings.timeout)
                 if number < attempts and self.is_transient(error):
@@ -205,76 +217,11 @@ def redact(uri: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}"
 
 
-def is_allowed(uri: str, allowed: Sequence[str]) -> bool:
-    """Whether ``uri`` falls under one of the ``allowed`` prefixes (empty list: everything).
+def __getattr__(name: str) -> Any:
+    # resolve() moved to the registry (base no longer imports its own subclasses); code written
+    # against ``kservehelper.storage.base.resolve`` keeps working.
+    if name == "resolve":
+        from kservehelper.storage.registry import resolve
 
-    A prefix matches whole path segments: ``s3://models`` allows ``s3://models/out`` but not
-    ``s3://models-private``.
-    """
-    if not allowed:
-        return True
-    for prefix in allowed:
-        if uri == prefix or uri.startswith(prefix if prefix.endswith("/") else prefix + "/"):
-            return True
-        if prefix.endswith("/") and uri == prefix.rstrip("/"):
-            return True
-    return False
-
-
-def resolve(
-    uri: str, settings: StorageSettings | None = None, *, field_name: str = "upload_webhook"
-) -> Destination:
-    """The destination a URI names, checked against the allow-list.
-
-    ``http(s)://.../upload`` and ``.../upload_batch`` are webhooks, other ``http(s)`` URLs take
-    ``PUT``, ``s3://`` and ``gs://`` are object stores, ``file://`` URLs and absolute paths
-    are local folders. Raises :class:`InputError` (HTTP 400) for an unknown scheme or a
-    destination outside the allow-list.
-    """
-    settings = settings or StorageSettings.from_env()
-    uri = uri.strip()
-    if not is_allowed(uri, settings.allowed):
-        raise InputError(
-            f"destination {redact(uri)} is not allowed on this server",
-            detail=[
-                {
-                    "loc": [field_name],
-                    "msg": f"not in {env_name('allowed_destinations')}: "
-                    + ", ".join(settings.allowed),
-                    "type": "destination_not_allowed",
-                }
-            ],
-        )
-    scheme = urlsplit(uri).scheme.lower()
-    if scheme in ("http", "https"):
-        path = urlsplit(uri).path.rstrip("/")
-        if path.endswith("/upload") or path.endswith("/upload_batch"):
-            from kservehelper.storage.webhook import WebhookDestination
-
-            return WebhookDestination(uri, settings)
-        from kservehelper.storage.put import PutDestination
-
-        return PutDestination(uri, settings)
-    if scheme == "s3":
-        from kservehelper.storage.s3 import S3Destination
-
-        return S3Destination(uri, settings)
-    if scheme == "gs":
-        from kservehelper.storage.gcs import GCSDestination
-
-        return GCSDestination(uri, settings)
-    if scheme == "file" or (not scheme and uri.startswith("/")):
-        from kservehelper.storage.local import LocalDestination
-
-        return LocalDestination(uri, settings)
-    raise InputError(
-        f"cannot upload to {redact(uri)!r}: unknown destination",
-        detail=[
-            {
-                "loc": [field_name],
-                "msg": "expected an http(s) webhook URL, s3://bucket/prefix, gs://bucket/prefix "
-                "or a local folder",
-                "type": "destination_scheme",
-            }
-        ],
-    )
+        return resolve
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

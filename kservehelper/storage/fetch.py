@@ -1,26 +1,25 @@
 """Input files from elsewhere: ``http(s)://``, ``s3://`` and ``gs://`` to a local temporary file.
 
-Every download is streamed to disk and bounded: the size is checked up front when the source
-announces it and again while bytes arrive, so a lying or endless source cannot fill the disk.
-Failures are :class:`~kservehelper.errors.InputError` (HTTP 400) naming the request field.
+Every download passes the outbound policy first (:mod:`kservehelper.storage.policy`: the URL's
+shape, ``KSERVEHELPER_ALLOWED_INPUTS``, and for HTTP the address each connection goes to, also
+after every redirect). It is streamed to disk and bounded: the size is checked up front when the
+source announces it and again while bytes arrive, so a lying or endless source cannot fill the
+disk. Failures are :class:`~kservehelper.errors.InputError` (HTTP 400) naming the request field.
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
 from kservehelper.errors import InputError
 from kservehelper.settings import env_name, get_settings
-from kservehelper.storage.base import (
-    StorageSettings,
-    is_allowed,
-    redact,
-    split_bucket_uri,
-)
+from kservehelper.storage import policy
+from kservehelper.storage.base import StorageSettings, redact, split_bucket_uri
+from kservehelper.storage.urls import AllowList, UrlRefused, allow_list, refusal
 
 REMOTE_SCHEMES = ("http", "https", "s3", "gs")
 
@@ -50,8 +49,14 @@ def too_large(field: str, size: int | None, limit: int) -> InputError:
 
 def filename_from(uri: str) -> str:
     """A safe local file name from the last path segment of ``uri``."""
-    name = PurePosixPath(unquote(urlsplit(uri).path)).name.strip()
+    name = PurePosixPath(unquote(urlsplit(uri).path).replace("\\", "/")).name.strip()
     return name if name not in ("", ".", "..") else "input"
+
+
+def input_allow_list(settings: StorageSettings) -> AllowList:
+    """``KSERVEHELPER_ALLOWED_INPUTS`` (as carried by ``settings``), parsed."""
+    return allow_list(settings.allowed_inputs, env_name("allowed_inputs"),
+                             "input_not_allowed")  # fmt: skip
 
 
 async def fetch_input(
@@ -69,32 +74,32 @@ async def fetch_input(
         folder: Where the file goes; the caller removes it after the request.
         field: The request field, named in errors.
         max_bytes: Size limit; default :func:`max_input_bytes`.
-        settings: Timeouts and object-store endpoints; default from the environment.
+        settings: Timeouts, object-store endpoints and the allow-list; default from the
+            environment.
     """
     limit = max_input_bytes() if max_bytes is None else max_bytes
     settings = settings or StorageSettings.from_env()
-    if not is_allowed(uri, settings.allowed_inputs):
+    uri = uri.strip()
+    scheme = urlsplit(uri).scheme.lower()
+    from kservehelper.storage.registry import source
+
+    download = source(scheme)
+    if download is None:
         raise input_error(
             field,
-            f"{redact(uri)} is not an allowed input location on this server "
-            f"({env_name('allowed_inputs')}: {', '.join(settings.allowed_inputs)})",
-            "input_not_allowed",
+            f"unsupported URL scheme {scheme!r}; send http(s)://, s3://, gs://, "
+            "a data: URI or a local path",
+            "unsupported_scheme",
         )
+    allowed = input_allow_list(settings)
+    policy.check_request_url(uri, allowed, field=field)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / filename_from(uri)
-    scheme = urlsplit(uri).scheme.lower()
     try:
-        if scheme in ("http", "https"):
-            await fetch_http(uri, target, field=field, limit=limit, settings=settings)
-        elif scheme in ("s3", "gs"):
-            await asyncio.to_thread(fetch_object, uri, target, field, limit, settings)
-        else:
-            raise input_error(
-                field,
-                f"unsupported URL scheme {scheme!r}; send http(s)://, s3://, gs://, "
-                "a data: URI or a local path",
-                "unsupported_scheme",
-            )
+        await download(uri, target, field=field, limit=limit, settings=settings, allowed=allowed)
+    except UrlRefused as error:
+        target.unlink(missing_ok=True)
+        raise refusal(field, error) from None
     except BaseException:
         target.unlink(missing_ok=True)
         raise
@@ -102,31 +107,39 @@ async def fetch_input(
 
 
 async def fetch_http(
-    url: str, target: Path, *, field: str, limit: int, settings: StorageSettings
+    url: str,
+    target: Path,
+    *,
+    field: str,
+    limit: int,
+    settings: StorageSettings,
+    allowed: AllowList,
 ) -> None:
-    """Stream an HTTP(S) download to ``target``, enforcing ``limit``."""
+    """Stream an HTTP(S) download to ``target``, enforcing ``limit``.
+
+    Redirects are followed (at most :data:`~kservehelper.storage.policy.MAX_REDIRECTS`), each
+    new location checked like the first URL; every connection goes through the address check.
+    """
     timeout = httpx.Timeout(min(settings.timeout, 300.0), connect=10.0)
+    rule = policy.ConnectRule.for_list(allowed)
     try:
-        async with (
-            httpx.AsyncClient(follow_redirects=True, timeout=timeout) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code != 200:
-                raise input_error(
-                    field,
-                    f"downloading {redact(url)} failed: HTTP {response.status_code}",
-                    "url_status",
-                )
-            announced = response.headers.get("content-length")
-            if announced and announced.isdigit() and int(announced) > limit:
-                raise too_large(field, int(announced), limit)
-            received = 0
-            with target.open("wb") as handle:
-                async for chunk in response.aiter_bytes(1024 * 1024):
-                    received += len(chunk)
-                    if received > limit:
-                        raise too_large(field, None, limit)
-                    handle.write(chunk)
+        async with policy.pinned_client(rule, timeout=timeout, follow_redirects=False) as client:
+            for hop in range(policy.MAX_REDIRECTS + 1):
+                async with client.stream("GET", url) as response:
+                    location = response.headers.get("location")
+                    if response.is_redirect and location:
+                        if hop == policy.MAX_REDIRECTS:
+                            raise input_error(
+                                field,
+                                f"downloading {redact(url)} redirected more than "
+                                f"{policy.MAX_REDIRECTS} times",
+                                "url_redirects",
+                            )
+                        url = urljoin(url, location)
+                        policy.check_request_url(url, allowed, field=field)
+                        continue
+                    await _save(response, url, target, field, limit)
+                    return
     except httpx.HTTPError as error:
         cause = str(error) or type(error).__name__
         raise input_error(
@@ -134,28 +147,50 @@ async def fetch_http(
         ) from None
 
 
-def fetch_object(uri: str, target: Path, field: str, limit: int, settings: StorageSettings) -> None:
-    """Download an ``s3://`` or ``gs://`` object to ``target`` (from a worker thread)."""
+async def _save(response: httpx.Response, url: str, target: Path, field: str, limit: int) -> None:
+    if response.status_code != 200:
+        raise input_error(
+            field, f"downloading {redact(url)} failed: HTTP {response.status_code}", "url_status"
+        )
+    announced = response.headers.get("content-length")
+    if announced and announced.isdigit() and int(announced) > limit:
+        raise too_large(field, int(announced), limit)
+    received = 0
+    with target.open("wb") as handle:
+        async for chunk in response.aiter_bytes(1024 * 1024):
+            received += len(chunk)
+            if received > limit:
+                raise too_large(field, None, limit)
+            handle.write(chunk)
+
+
+async def fetch_object(
+    uri: str,
+    target: Path,
+    *,
+    field: str,
+    limit: int,
+    settings: StorageSettings,
+    allowed: AllowList,
+) -> None:
+    """Download an ``s3://`` or ``gs://`` object to ``target`` (in a worker thread)."""
+    await asyncio.to_thread(_fetch_object, uri, target, field, limit, settings)
+
+
+def _fetch_object(
+    uri: str, target: Path, field: str, limit: int, settings: StorageSettings
+) -> None:
+    from kservehelper.storage.registry import object_store
+
     scheme, bucket, key = split_bucket_uri(uri)
     if not key:
         raise input_error(field, f"{uri} names a bucket, not a file", "object_missing")
     try:
-        if scheme == "s3":
-            from kservehelper.storage.s3 import shared_s3_client
-
-            client_s3 = shared_s3_client(settings)
-            size = client_s3.size(bucket, key)
-            if size > limit:
-                raise too_large(field, size, limit)
-            client_s3.download_file(bucket, key, target)
-        else:
-            from kservehelper.storage.gcs import shared_gcs_client
-
-            client_gcs = shared_gcs_client(settings)
-            size = client_gcs.size(bucket, key)
-            if size > limit:
-                raise too_large(field, size, limit)
-            client_gcs.download_file(bucket, key, target)
+        store = object_store(scheme, settings)
+        size = store.size(bucket, key)
+        if size > limit:
+            raise too_large(field, size, limit)
+        store.download_file(bucket, key, target)
     except InputError:
         raise
     except FileNotFoundError:

@@ -8,24 +8,17 @@ and large files go up as chunked resumable uploads.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from kservehelper.storage.base import (
-    MULTIPART_THRESHOLD,
-    Destination,
-    StorageSettings,
-    join_key,
-    split_bucket_uri,
-)
+from kservehelper.storage.base import MULTIPART_THRESHOLD, StorageSettings
 from kservehelper.storage.http_transport import content_type_of
+from kservehelper.storage.objects import ObjectStoreDestination, Progress
 
 
 def import_gcs() -> Any:
@@ -41,7 +34,10 @@ def import_gcs() -> Any:
 
 
 class GCSClient:
-    """The few GCS operations kservehelper needs, on one client."""
+    """The :class:`~kservehelper.storage.objects.ObjectStore` of ``gs://``: one client.
+
+    The client reports no progress within a file: ``progress`` is called once per file.
+    """
 
     def __init__(self, settings: StorageSettings | None = None, signing_credentials: Any = None):
         self.settings = settings or StorageSettings.from_env()
@@ -63,14 +59,19 @@ class GCSClient:
         """A blob handle (no request made)."""
         return self.client.bucket(bucket).blob(key)
 
-    def upload_file(self, path: Path, bucket: str, key: str) -> None:
+    def upload_file(
+        self, path: Path, bucket: str, key: str, progress: Progress | None = None
+    ) -> None:
         """Upload ``path`` to ``gs://bucket/key``; large files go as a chunked resumable upload."""
         blob = self.blob(bucket, key)
-        if path.stat().st_size >= MULTIPART_THRESHOLD:
+        size = path.stat().st_size
+        if size >= MULTIPART_THRESHOLD:
             blob.chunk_size = MULTIPART_THRESHOLD  # a multiple of 256 KiB
         blob.upload_from_filename(
             str(path), content_type=content_type_of(key), timeout=self.settings.timeout
         )
+        if progress is not None:
+            progress(size)
 
     def size(self, bucket: str, key: str) -> int:
         """The object's size (raises ``FileNotFoundError`` if it does not exist)."""
@@ -79,11 +80,15 @@ class GCSClient:
             raise FileNotFoundError(f"gs://{bucket}/{key} does not exist")
         return int(blob.size or 0)
 
-    def download_file(self, bucket: str, key: str, path: Path) -> None:
+    def download_file(
+        self, bucket: str, key: str, path: Path, progress: Progress | None = None
+    ) -> None:
         """Download ``gs://bucket/key`` to ``path`` (streamed in chunks)."""
         blob = self.blob(bucket, key)
         blob.chunk_size = MULTIPART_THRESHOLD
         blob.download_to_filename(str(path), timeout=self.settings.timeout)
+        if progress is not None:
+            progress(path.stat().st_size)
 
     def list_keys(self, bucket: str, prefix: str) -> Iterator[tuple[str, int]]:
         """``(key, size)`` of every object under ``prefix``."""
@@ -125,6 +130,9 @@ class GCSClient:
                 "use service-account credentials or set KSERVEHELPER_OBJECT_URLS=plain"
             ) from error
 
+    def is_transient(self, error: BaseException) -> bool:
+        return is_transient_gcs_error(error)
+
 
 _clients: dict[StorageSettings, GCSClient] = {}
 _clients_lock = threading.Lock()
@@ -148,12 +156,13 @@ def is_transient_gcs_error(error: BaseException) -> bool:
     return isinstance(error, (requests.ConnectionError, requests.Timeout, ConnectionError))
 
 
-class GCSDestination(Destination):
-    """``gs://bucket/prefix``: each file goes to ``prefix/<random id>/<filename>``.
+class GCSDestination(ObjectStoreDestination):
+    """``gs://bucket/prefix`` (see :class:`~kservehelper.storage.objects.ObjectStoreDestination`).
 
-    The URL returned is a V4 signed URL (``settings.url_expiry`` seconds) or, with
-    ``settings.object_urls == "plain"``, the ``gs://`` URI of the object.
+    ``signing_credentials`` sign the URLs instead of the client's own credentials.
     """
+
+    scheme = "gs"
 
     def __init__(
         self,
@@ -163,22 +172,12 @@ class GCSDestination(Destination):
         signing_credentials: Any = None,
     ) -> None:
         super().__init__(uri, settings)
-        _, self.bucket, self.prefix = split_bucket_uri(uri)
         self.signing_credentials = signing_credentials
 
-    def is_transient(self, error: BaseException) -> bool:
-        return super().is_transient(error) or is_transient_gcs_error(error)
-
-    def put_sync(self, path: Path, name: str) -> str:
-        """Upload one file from a worker thread; returns its URL."""
+    def url_of(self, key: str) -> str:
+        if self.settings.object_urls == "plain" or self.signing_credentials is None:
+            return super().url_of(key)
         client = shared_gcs_client(self.settings)
-        key = join_key(self.prefix, uuid.uuid4().hex[:16], name)
-        client.upload_file(path, self.bucket, key)
-        if self.settings.object_urls == "plain":
-            return f"gs://{self.bucket}/{key}"
         return client.signed_url(
             self.bucket, key, self.settings.url_expiry, credentials=self.signing_credentials
         )
-
-    async def put(self, path: Path, name: str) -> str:
-        return await asyncio.to_thread(self.put_sync, path, name)

@@ -1,4 +1,5 @@
-"""What the HTTP destinations share: one pooled ``httpx.AsyncClient``, auth, status handling."""
+"""What the HTTP destinations share: one pooled ``httpx.AsyncClient`` under the outbound policy,
+the upload token where it may go, status handling."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 
 from kservehelper.storage.base import CHUNK_SIZE, Destination, RetryableError, StorageSettings
+from kservehelper.storage.policy import ConnectRule, pinned_client
 
 
 def content_type_of(name: str | Path) -> str:
@@ -32,10 +34,27 @@ def snippet(text: str, limit: int = 200) -> str:
 
 
 class HttpDestination(Destination):
-    """A destination reached over HTTP(S); subclasses implement :meth:`put`."""
+    """A destination reached over HTTP(S); subclasses implement :meth:`put`.
 
-    def __init__(self, uri: str, settings: StorageSettings | None = None) -> None:
+    Args:
+        rule: Where connections may go (a request's destination: see
+            :class:`~kservehelper.storage.policy.ConnectRule`); ``None`` for the operator's
+            own destination, which is trusted.
+        send_token: Whether the upload token goes with the requests (only to origins the
+            operator named: :func:`~kservehelper.storage.policy.token_allowed`).
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        settings: StorageSettings | None = None,
+        *,
+        rule: ConnectRule | None = None,
+        send_token: bool = False,
+    ) -> None:
         super().__init__(uri, settings)
+        self.rule = rule
+        self.send_token = send_token
         self._client: httpx.AsyncClient | None = None
 
     @property
@@ -43,9 +62,10 @@ class HttpDestination(Destination):
         """The connection pool, created on first use (inside the running event loop)."""
         if self._client is None:
             headers = {}
-            if self.settings.token:
+            if self.settings.token and self.send_token:
                 headers["Authorization"] = f"Bearer {self.settings.token}"
-            self._client = httpx.AsyncClient(
+            self._client = pinned_client(
+                self.rule,
                 headers=headers,
                 timeout=httpx.Timeout(self.settings.timeout, connect=10.0),
                 limits=httpx.Limits(max_connections=max(self.settings.concurrency, 1) * 2),

@@ -8,24 +8,14 @@ and stream from disk, large files in parts (boto3's ``TransferConfig``).
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kservehelper.storage.base import (
-    MULTIPART_THRESHOLD,
-    Destination,
-    StorageSettings,
-    join_key,
-    split_bucket_uri,
-)
+from kservehelper.storage.base import MULTIPART_THRESHOLD, StorageSettings
 from kservehelper.storage.http_transport import content_type_of
-
-Progress = Callable[[int], None]
-"""Called with the number of bytes moved since the previous call."""
+from kservehelper.storage.objects import ObjectStoreDestination, Progress
 
 TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
                    "InternalError", "ServiceUnavailable", "RequestTimeTooSkewed"}  # fmt: skip
@@ -43,7 +33,8 @@ def import_boto3() -> Any:
 
 
 class S3Client:
-    """The few S3 operations kservehelper needs, on one thread-safe boto3 client."""
+    """The :class:`~kservehelper.storage.objects.ObjectStore` of ``s3://``: one thread-safe
+    boto3 client."""
 
     def __init__(self, settings: StorageSettings | None = None, session: Any = None) -> None:
         """``session``: a ``boto3.session.Session`` holding explicit credentials and region
@@ -121,8 +112,8 @@ class S3Client:
             for item in page.get("Contents", []):
                 yield item["Key"], int(item["Size"])
 
-    def presign(self, bucket: str, key: str, expiry: int) -> str:
-        """A time-limited HTTPS GET URL for the object."""
+    def signed_url(self, bucket: str, key: str, expiry: int) -> str:
+        """A presigned HTTPS GET URL for the object."""
         return str(
             self.client.generate_presigned_url(
                 "get_object",
@@ -130,6 +121,9 @@ class S3Client:
                 ExpiresIn=min(expiry, 7 * 24 * 3600),  # the SigV4 maximum
             )
         )
+
+    def is_transient(self, error: BaseException) -> bool:
+        return is_transient_s3_error(error)
 
 
 _clients: dict[StorageSettings, S3Client] = {}
@@ -160,28 +154,7 @@ def is_transient_s3_error(error: BaseException) -> bool:
     return False
 
 
-class S3Destination(Destination):
-    """``s3://bucket/prefix``: each file goes to ``prefix/<random id>/<filename>``.
+class S3Destination(ObjectStoreDestination):
+    """``s3://bucket/prefix``: see :class:`~kservehelper.storage.objects.ObjectStoreDestination`."""
 
-    The URL returned is presigned (``settings.url_expiry`` seconds) or, with
-    ``settings.object_urls == "plain"``, the ``s3://`` URI of the object.
-    """
-
-    def __init__(self, uri: str, settings: StorageSettings | None = None) -> None:
-        super().__init__(uri, settings)
-        _, self.bucket, self.prefix = split_bucket_uri(uri)
-
-    def is_transient(self, error: BaseException) -> bool:
-        return super().is_transient(error) or is_transient_s3_error(error)
-
-    def put_sync(self, path: Path, name: str) -> str:
-        """Upload one file from a worker thread; returns its URL."""
-        client = shared_s3_client(self.settings)
-        key = join_key(self.prefix, uuid.uuid4().hex[:16], name)
-        client.upload_file(path, self.bucket, key)
-        if self.settings.object_urls == "plain":
-            return f"s3://{self.bucket}/{key}"
-        return client.presign(self.bucket, key, self.settings.url_expiry)
-
-    async def put(self, path: Path, name: str) -> str:
-        return await asyncio.to_thread(self.put_sync, path, name)
+    scheme = "s3"

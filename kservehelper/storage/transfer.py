@@ -8,7 +8,8 @@ The original project's ``S3Storage``, generalised::
     download("gs://models/sdxl/unet.safetensors", "/cache/unet.safetensors")
 
 Large files move in parts (S3 multipart / ranged downloads, GCS chunked). ``progress=True``
-shows a byte-level bar (S3) or a per-file bar (GCS) on the terminal.
+shows a byte-level bar (S3) or a per-file bar (GCS) on the terminal. Both stores are reached
+through the :class:`~kservehelper.storage.objects.ObjectStore` protocol.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import contextlib
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from kservehelper.storage.base import StorageSettings, join_key, split_bucket_uri
+from kservehelper.storage.registry import object_store
 
 ByteProgress = Callable[[int], None]
 
@@ -47,14 +48,8 @@ def progress_bar(total: int, label: str, enabled: bool) -> Iterator[ByteProgress
         yield lambda amount: bar.advance(task, amount)
 
 
-def _object_client(scheme: str, settings: StorageSettings) -> Any:
-    if scheme == "s3":
-        from kservehelper.storage.s3 import shared_s3_client
-
-        return shared_s3_client(settings)
-    from kservehelper.storage.gcs import shared_gcs_client
-
-    return shared_gcs_client(settings)
+# Kept for callers written before the registry (kservehelper/cache.py): the same function.
+_object_client = object_store
 
 
 def _local_files(source: Path) -> list[tuple[Path, str]]:
@@ -95,14 +90,10 @@ def upload(
                 written.append(str(target))
             return written
         scheme, bucket, prefix = split_bucket_uri(dest)
-        client = _object_client(scheme, settings)
+        store = object_store(scheme, settings)
         for path, name in files:
             key = prefix if single else join_key(prefix, name)
-            if scheme == "s3":
-                client.upload_file(path, bucket, key, progress=advance)
-            else:
-                client.upload_file(path, bucket, key)
-                advance(path.stat().st_size)
+            store.upload_file(path, bucket, key, progress=advance)
             written.append(f"{scheme}://{bucket}/{key}")
     return written
 
@@ -122,7 +113,7 @@ def download(
     settings = settings or StorageSettings.from_env()
     dest = Path(dest)
     scheme, bucket, key = split_bucket_uri(source)
-    client = _object_client(scheme, settings)
+    client = object_store(scheme, settings)
     objects: list[tuple[str, Path, int]] = []
     try:
         size = client.size(bucket, key) if key and not key.endswith("/") else None
@@ -140,11 +131,7 @@ def download(
             raise FileNotFoundError(f"nothing at {source}")
     total = sum(length for _, _, length in objects)
     with progress_bar(total, f"download {Path(key).name or bucket}", progress) as advance:
-        for name, target, length in objects:
+        for name, target, _ in objects:
             target.parent.mkdir(parents=True, exist_ok=True)
-            if scheme == "s3":
-                client.download_file(bucket, name, target, progress=advance)
-            else:
-                client.download_file(bucket, name, target)
-                advance(length)
+            client.download_file(bucket, name, target, progress=advance)
     return [target for _, target, _ in objects]

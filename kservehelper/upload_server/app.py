@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hmac
 import logging
 import shutil
@@ -25,7 +24,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -33,8 +32,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 
 from kservehelper.errors import UploadError
-from kservehelper.storage.base import Destination, StorageSettings, redact, resolve
+from kservehelper.storage.base import Destination, StorageSettings, redact
 from kservehelper.storage.local import LocalDestination
+from kservehelper.storage.registry import resolve
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +60,11 @@ class UploadStore:
     """Stores uploaded files in the destination and returns their URLs."""
 
     def __init__(self, dest: str, settings: StorageSettings | None = None) -> None:
-        settings = dataclasses.replace(settings or StorageSettings.from_env(), allowed=())
+        settings = settings or StorageSettings.from_env()
         if "://" not in dest:  # a folder, possibly relative to where the server starts
             dest = str(Path(dest).resolve())
-        self.destination: Destination = resolve(dest, settings, field_name="dest")
+        # --dest is this server's operator's choice: trusted, not a request's destination.
+        self.destination: Destination = resolve(dest, settings, field_name="dest", trusted=True)
         self.spool = Path(tempfile.mkdtemp(prefix="kservehelper-upload-server-"))
 
     @property
@@ -226,6 +227,21 @@ def create_app(
     return app
 
 
+def admitting_settings(host: str, port: int, public_url: str | None, token: bool) -> list[str]:
+    """The model-server settings that let requests send files to this server: model servers
+    refuse private addresses (and send the upload token to no one) unless told."""
+    if public_url:
+        parts = urlsplit(public_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+    else:
+        shown = "HOST" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host else host)
+        origin = f"http://{shown}:{port}"
+    lines = [f"KSERVEHELPER_ALLOWED_DESTINATIONS={origin}"]
+    if token:
+        lines.append(f"KSERVEHELPER_UPLOAD_TOKEN_ORIGINS={origin}")
+    return lines
+
+
 def run_upload_server(
     dest: str,
     *,
@@ -239,4 +255,12 @@ def run_upload_server(
     import uvicorn
 
     app = create_app(dest, token=token, max_bytes=max_bytes, public_url=public_url)
+    settings = admitting_settings(host, port, public_url, token is not None)
+    print(
+        "Model servers admit this server as a request's upload_webhook with:\n  "
+        + "\n  ".join(settings)
+        + ("\n(HOST: the address model servers reach this machine at)" if "HOST" in settings[0]
+           else ""),
+        flush=True,
+    )  # fmt: skip
     uvicorn.run(app, host=host, port=port, log_level="info")

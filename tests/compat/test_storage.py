@@ -74,6 +74,15 @@ def upload_server(tmp_path_factory: pytest.TempPathFactory):
     stop_process(process)
 
 
+@pytest.fixture(autouse=True)
+def _admit_the_upload_server(upload_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A webhook on loopback is one allow-list entry (the outbound policy, docs/security.md)."""
+    from kservehelper.settings import reset_settings
+
+    monkeypatch.setenv("KSERVEHELPER_ALLOWED_DESTINATIONS", upload_server.url)
+    reset_settings()
+
+
 def test_upload_files_speaks_both_2_0_webhooks(upload_server, tmp_path: Path) -> None:
     from kservehelper.utils import upload_files
 

@@ -137,13 +137,15 @@ def upload_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     stop_process(process)
 
 
-def serve_example(folder: Path, name: str, log: Path) -> RunningServer:
+def serve_example(
+    folder: Path, name: str, log: Path, env: dict[str, str] | None = None
+) -> RunningServer:
     """``python model.py`` in the example's folder, as 2.0's README runs it (here on a free
     port of 127.0.0.1 and without KServe's gRPC server)."""
     port = free_port()
     return start_server(
         [sys.executable, "model.py", "--http_port", str(port), "--enable_grpc", "false"],
-        name, log, port, env={"KSERVEHELPER_HOST": "127.0.0.1"}, cwd=folder,
+        name, log, port, env={"KSERVEHELPER_HOST": "127.0.0.1", **(env or {})}, cwd=folder,
     )  # fmt: skip
 
 
@@ -219,7 +221,9 @@ def test_2_0_image_examples_upload_to_the_webhook(
     else:
         payload = {"image": jpeg_base64((64, 48)), "radius": 3}
     name = {"blur-image": "test-blur-image", "rotate-image": "test-rotate-image"}[example]
-    server = serve_example(folder, name, tmp_path / "server.log")
+    # The upload server is on loopback: one allow-list entry admits it (docs/security.md).
+    admitted = {"KSERVEHELPER_ALLOWED_DESTINATIONS": upload_server}
+    server = serve_example(folder, name, tmp_path / "server.log", env=admitted)
     try:
         payload["upload_webhook"] = f"{upload_server}/upload"
         status, body = CLIENTS[client](server.predict_url, payload, tmp_path)

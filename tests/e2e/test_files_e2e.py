@@ -30,12 +30,20 @@ def output_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def server_env(
-    seaweedfs: SeaweedS3, upload_server_s3: UploadServer, output_dir: pathlib.Path
+    seaweedfs: SeaweedS3,
+    upload_server_s3: UploadServer,
+    bad_peer: BadPeer,
+    output_dir: pathlib.Path,
 ) -> dict[str, str]:
+    # Local development: the loopback upload server and test peer are one allow-list entry
+    # each; the upload token goes to the upload server only.
     return {
         **seaweedfs.env,
         "AWS_ENDPOINT_URL": seaweedfs.endpoint,
         "KSERVEHELPER_UPLOAD_TOKEN": upload_server_s3.token or "",
+        "KSERVEHELPER_UPLOAD_TOKEN_ORIGINS": upload_server_s3.url,
+        "KSERVEHELPER_ALLOWED_DESTINATIONS": f"{upload_server_s3.url} {bad_peer.url} s3://",
+        "KSERVEHELPER_ALLOWED_INPUTS": f"{bad_peer.url},s3://",
         "KSERVEHELPER_OUTPUT_DIR": str(output_dir),
         "KSERVEHELPER_UPLOAD_ATTEMPTS": "2",
     }

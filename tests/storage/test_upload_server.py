@@ -13,10 +13,19 @@ import httpx
 import pytest
 
 from kservehelper.errors import InputError, UploadError
-from kservehelper.storage.base import StorageSettings, resolve
+from kservehelper.storage.base import Destination, StorageSettings
 from kservehelper.storage.put import PutDestination
+from kservehelper.storage.registry import resolve as resolve_destination
 from kservehelper.storage.webhook import WebhookDestination
 from tests.fixtures_storage import UploadServer, start_upload_server, stop_process
+
+
+def resolve(url: str, settings: StorageSettings) -> Destination:
+    """A request's destination on a loopback test server: admitted by the allow-list (and as
+    an upload-token origin), as an operator running the upload server next door would."""
+    origin = "/".join(url.split("/")[:3])
+    admitted = dataclasses.replace(settings, allowed=(origin,), token_origins=(origin,))
+    return resolve_destination(url, admitted)
 
 
 def make_files(folder: Path, count: int, size: int = 5000) -> list[Path]:
@@ -142,11 +151,34 @@ def test_put_peer_without_location_uses_request_url(bad_peer, tmp_path) -> None:
 
 def test_allow_list_and_unknown_schemes_are_input_errors() -> None:
     settings = StorageSettings(allowed=("s3://models/out", "https://hooks.example.com/"))
-    assert resolve("s3://models/out/run1", settings).uri == "s3://models/out/run1"
-    resolve("https://hooks.example.com/upload", settings)
+    assert resolve_destination("s3://models/out/run1", settings).uri == "s3://models/out/run1"
+    resolve_destination("https://hooks.example.com/upload", settings)
     for uri in ("s3://models/output", "https://evil.example.com/upload", "gs://models/out"):
         with pytest.raises(InputError) as caught:
-            resolve(uri, settings)
+            resolve_destination(uri, settings)
         assert caught.value.detail[0]["loc"] == ["upload_webhook"]
     with pytest.raises(InputError, match="unknown destination"):
-        resolve("ftp://host/x", dataclasses.replace(settings, allowed=()))
+        resolve_destination("ftp://host/x", dataclasses.replace(settings, allowed=()))
+
+
+def test_upload_server_prints_the_settings_that_admit_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.fixtures_storage import free_port
+
+    port = free_port()
+    command = [sys.executable, "-c", "from kservehelper.cli import main; main()",
+               "upload-server", "--dest", str(tmp_path), "--port", str(port),
+               "--token", "t"]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+    finally:
+        stop_process(process)
+    origin = f"http://127.0.0.1:{port}"
+    assert f"KSERVEHELPER_ALLOWED_DESTINATIONS={origin}\n" in [line.lstrip() for line in lines]
+    assert f"KSERVEHELPER_UPLOAD_TOKEN_ORIGINS={origin}\n" in [line.lstrip() for line in lines]

@@ -40,7 +40,7 @@ def test_dict_output_is_returned_as_is_with_running_time(hello: RunningServer) -
 
 
 def test_upload_webhook_is_accepted_and_not_passed_to_predict(hello: RunningServer) -> None:
-    response = post(hello, {"name": "Ada", "upload_webhook": "http://127.0.0.1:1/upload"})
+    response = post(hello, {"name": "Ada", "upload_webhook": "https://uploads.example.com/upload"})
     assert response.status_code == 200, response.text
 
 
@@ -137,10 +137,7 @@ def test_value_error_is_400_other_errors_500_and_server_keeps_serving(
     assert response.json()["error"] == "the prompt is empty; write something"
     response = post(failing, {"mode": "runtime"})
     assert response.status_code == 500
-    assert response.json() == {
-        "error": "RuntimeError: CUDA out of memory (simulated)",
-        "type": "RuntimeError",
-    }
+    assert response.json() == {"error": "RuntimeError: CUDA out of memory (simulated)"}
     assert post(failing, {"mode": "ok"}).json()["ok"] is True
     assert httpx.get(f"{failing.url}/v1/models/failing").json()["ready"] is True
 
