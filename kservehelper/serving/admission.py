@@ -87,10 +87,12 @@ class Admission:
         self.in_use = 0
         self._waiters: collections.deque[Waiter] = collections.deque()
         self._lock = threading.Lock()
+        #: Requests waiting in a batch (serving.batching) rather than for a slot of their own.
+        self.extra_queued = 0
         self._closed = False
         self._average_hold: float | None = None
         # Read when /metrics is scraped, not updated on every request.
-        QUEUE_LENGTH.labels(model).set_function(lambda: len(self._waiters))
+        QUEUE_LENGTH.labels(model).set_function(lambda: self.queued)
         SLOTS_IN_USE.labels(model).set_function(lambda: self.in_use)
         self._wait_histogram = QUEUE_WAIT.labels(model)
 
@@ -98,8 +100,8 @@ class Admission:
 
     @property
     def queued(self) -> int:
-        """Requests waiting for a slot now."""
-        return len(self._waiters)
+        """Requests waiting for a slot now (or in a batch waiting for one)."""
+        return len(self._waiters) + self.extra_queued
 
     @property
     def closed(self) -> bool:

@@ -37,6 +37,7 @@ from kservehelper.errors import (
 from kservehelper.schema.signature import ModelSignature, OutputKind
 from kservehelper.serving import outputs, shutdown, streaming, workdirs
 from kservehelper.serving.admission import Admission, count_abandoned
+from kservehelper.serving.batching import Batcher, batch_settings, result_paths
 from kservehelper.serving.cancellation import Cancellation, current_client
 from kservehelper.serving.inputs import fetch_file, needs_file
 from kservehelper.serving.sync_calls import SyncCall
@@ -73,6 +74,14 @@ class Pipeline:
             method: tuple(f.name for f in signature.fields.values() if f.is_file)
             for method, signature in served.signatures.items()
         }
+        #: Methods served in batches (``@batch``), each with its batcher.
+        self.batchers: dict[str, Batcher] = {}
+        for method in served.signatures:
+            settings = batch_settings(served.model, method)
+            if settings is not None:
+                self.batchers[method] = Batcher(
+                    served.model, served.name, method, self.admission, settings
+                )
         #: Methods whose calls queue as they are (sync; see sync_calls).
         self._queued_calls = {
             method for method in served.signatures if is_sync_method(served.model, method)
@@ -106,6 +115,9 @@ class Pipeline:
     async def run(self, method: str, payload: Any) -> dict[str, Any] | streaming.ModelStream:
         """Serve one request to ``method``: the answer, or a stream the caller must close."""
         started = time.perf_counter()
+        batcher = self.batchers.get(method)
+        if batcher is not None:
+            return await self._run_batched(batcher, method, payload, started)
         async with self.request(self.signature(method)) as request:
             kwargs = request.validate(payload)
             if method in self._queued_calls and not request.files_to_fetch(kwargs):
@@ -117,6 +129,26 @@ class Pipeline:
             if streaming.is_stream(result):
                 return request.stream(result)
             request.release_slot()
+            response = await request.respond(result)
+        response["running_time"] = f"{time.perf_counter() - started:.6f}s"
+        return response
+
+    async def _run_batched(
+        self, batcher: Batcher, method: str, payload: Any, started: float
+    ) -> dict[str, Any] | streaming.ModelStream:
+        """Serve one request to a batched method: validated and its files downloaded on its
+        own, then run in a batch (serving.batching), then answered on its own."""
+        async with self.request(self.signature(method)) as request:
+            batcher.expect()
+            try:
+                kwargs = request.validate(payload)
+                await request.fetch_inputs(kwargs)
+            except BaseException:
+                batcher.unexpect()
+                raise
+            result = await request.join_batch(batcher, kwargs)
+            if streaming.is_stream(result):
+                return request.stream(result)
             response = await request.respond(result)
         response["running_time"] = f"{time.perf_counter() - started:.6f}s"
         return response
@@ -335,6 +367,17 @@ class Request:
             if queued.future.done():
                 self._user_code = None
         self.stage = "running"
+        return result
+
+    async def join_batch(self, batcher: Batcher, kwargs: dict[str, Any]) -> Any:
+        """Run in the method's next batch; this request's result (its files are this
+        request's to deliver or remove; a stream holds the batch's slot until closed)."""
+        self.stage = "queued"
+        result, slot = await batcher.join(kwargs, self.cancellation)
+        self.stage = "running"
+        self._files.extend(result_paths(result))
+        if slot is not None:
+            self._stack.callback(self.after_user_code, slot.let_go)
         return result
 
     async def respond(self, result: Any) -> dict[str, Any]:
