@@ -71,10 +71,13 @@ class SyncCall:
         self.started_at = 0.0
 
     def start(self) -> None:
-        """Queue for a slot (or take a free one and start now)."""
+        """Queue for a slot (or take a free one and start soon)."""
         self._queued_at = time.perf_counter()
         if self._admission.enqueue(self):
-            self.dispatch()
+            # Not at once: after the callbacks already due in this turn of the event loop,
+            # which are often other requests' that queue behind this one, so that one
+            # thread wake-up runs them all.
+            self.future.get_loop().call_soon(self.dispatch)
 
     def withdraw(self) -> bool:
         """Leave the queue before a slot was given (the call will never run)."""
