@@ -34,12 +34,20 @@ from kservehelper.errors import (
     KServeHelperError,
     ShuttingDown,
 )
-from kservehelper.schema.signature import ModelSignature, OutputKind
+from kservehelper.schema.signature import ModelSignature
 from kservehelper.serving import outputs, shutdown, streaming, workdirs
 from kservehelper.serving.admission import Admission, count_abandoned
 from kservehelper.serving.batching import Batcher, batch_settings, result_paths
 from kservehelper.serving.cancellation import Cancellation, current_client
 from kservehelper.serving.inputs import fetch_file, needs_file
+from kservehelper.serving.request_checks import (
+    destination_of,
+    is_sync_method,
+    may_return_files,
+    require_json_object,
+    webhook_error,
+)
+from kservehelper.serving.resources import Resources
 from kservehelper.serving.sync_calls import SyncCall
 from kservehelper.serving.threads import user_code_threads
 from kservehelper.settings import env_name, get_settings
@@ -167,40 +175,6 @@ class Pipeline:
             request.cancellation.cancel(reason)
 
 
-class Resources:
-    """What a request holds, released in reverse order of taking, whatever happens.
-
-    ``contextlib.ExitStack``'s ``callback``/``pop_all``/``close`` for plain callbacks, without
-    its per-callback wrappers: this runs for every request. A failing release does not stop
-    the others; the first error is raised once all have run.
-    """
-
-    __slots__ = ("_callbacks",)
-
-    def __init__(self) -> None:
-        self._callbacks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
-
-    def callback(self, function: Callable[..., Any], *args: Any) -> None:
-        self._callbacks.append((function, args))
-
-    def pop_all(self) -> Resources:
-        """Move every resource to a new owner (e.g. a stream), leaving this one empty."""
-        taken = Resources()
-        taken._callbacks, self._callbacks = self._callbacks, []
-        return taken
-
-    def close(self) -> None:
-        callbacks, self._callbacks = self._callbacks, []
-        first: BaseException | None = None
-        for function, args in reversed(callbacks):
-            try:
-                function(*args)
-            except BaseException as exc:
-                first = first or exc
-        if first is not None:
-            raise first
-
-
 class Request:
     """One request's state and the resources it holds (see the module docstring)."""
 
@@ -270,7 +244,7 @@ class Request:
         self._body = body
         requested = body.get("upload_webhook")
         if requested is not None and not isinstance(requested, str):
-            raise _webhook_error("must be a URL string", "string_type")
+            raise webhook_error("must be a URL string", "string_type")
         if self.files_possible:
             # Checked before the model runs, so a bad destination costs no prediction.
             self.destination = destination_of(body, self.served.upload_to)
@@ -470,67 +444,3 @@ class Request:
             paths = outputs.check_output_paths([item], self.signature.method)
             return (await self.deliver(paths))[0]
         return item
-
-
-def is_sync_method(model: Any, method: str) -> bool:
-    """Whether the model's ``method`` is a plain function (run in a thread), not async."""
-    function = getattr(model, method, None)
-    return callable(function) and not (
-        inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
-    )
-
-
-def may_return_files(model_class: type, signature: ModelSignature) -> bool:
-    """Whether a method can return files: annotated so, or not annotated at all.
-
-    Only such methods have their request's ``upload_webhook`` checked: kservehelper 2.0's
-    clients send one with every request, also to methods returning plain values.
-    """
-    if signature.output_kind is not OutputKind.VALUE:
-        return True
-    method = "postprocess" if signature.method == "preprocess" else signature.method
-    function = getattr(model_class, method, None)
-    if function is None:
-        return True
-    try:
-        annotation = inspect.signature(function).return_annotation
-    except (TypeError, ValueError):
-        return True
-    return annotation is inspect.Signature.empty
-
-
-def require_json_object(payload: Any, signature: ModelSignature) -> dict[str, Any]:
-    """The request body, which must be a JSON object of named inputs (else HTTP 400)."""
-    if not isinstance(payload, dict):
-        example = next(iter(signature.fields), "input")
-        raise InputError(
-            f'the request body must be a JSON object of named inputs, e.g. {{"{example}": ...}}',
-            [{"loc": [], "msg": "expected a JSON object", "type": "model_type"}],
-        )
-    return payload
-
-
-def destination_of(body: dict[str, Any], default: str | None) -> str | None:
-    """Where a request's output files go: its ``upload_webhook``, else the server's default."""
-    requested = body.get("upload_webhook")
-    if requested is not None and not isinstance(requested, str):
-        raise _webhook_error("must be a URL string", "string_type")
-    if requested and outputs.is_local_destination(requested):
-        # A client must not make the server write files into its own folders; a local
-        # folder is the server operator's choice (upload_to).
-        raise _webhook_error(
-            "a local folder is not accepted from a request; send an http(s) webhook URL, "
-            "s3://bucket/prefix or gs://bucket/prefix",
-            "local_destination_refused",
-        )
-    destination = requested or default
-    if destination is not None:
-        outputs.check_destination(destination)
-    return destination
-
-
-def _webhook_error(message: str, kind: str) -> InputError:
-    return InputError(
-        f"invalid input 'upload_webhook': {message}",
-        [{"loc": ["upload_webhook"], "msg": message, "type": kind}],
-    )

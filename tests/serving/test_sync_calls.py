@@ -130,3 +130,41 @@ def test_an_error_in_the_model_is_the_callers_and_frees_the_slot() -> None:
         assert admission.in_use == 0 and not failing.holds_slot
 
     asyncio.run(scenario())
+
+
+def test_a_batched_request_abandoned_while_waiting_never_runs() -> None:
+    from kservehelper.serving.batching import Batcher, BatchSettings
+
+    class Model:
+        def __init__(self) -> None:
+            self.seen: list[list[str]] = []
+
+        def predict(self, text: list[str]) -> list[str]:
+            self.seen.append(list(text))
+            return [t.upper() for t in text]
+
+    async def scenario() -> None:
+        admission = Admission("batched", max_concurrency=1, max_queue=8)
+        model = Model()
+        batcher = Batcher(model, "batched", "predict", admission, BatchSettings(8, 0))
+        await admission.acquire()  # the model is busy: requests wait
+        leaving, staying = Cancellation(), Cancellation()
+        for _ in range(2):
+            batcher.expect()
+        left = asyncio.ensure_future(batcher.join({"text": "gone"}, leaving))
+        kept = asyncio.ensure_future(batcher.join({"text": "kept"}, staying))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert admission.queued >= 2
+        leaving.cancel(ClientDisconnected("the client closed the connection"))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        admission.release(0.01)
+        assert await kept == ("KEPT", None)
+        assert left.done() and isinstance(left.exception(), ClientDisconnected)
+        assert model.seen == [["kept"]]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert admission.in_use == 0 and admission.queued == 0
+
+    asyncio.run(scenario())
