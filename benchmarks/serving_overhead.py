@@ -14,7 +14,9 @@ Servers (each a real KServe ModelServer on a free 127.0.0.1 port):
 Measures:
   1. sequential latency, p50 / p99 over N keep-alive requests (httpx), rounds interleaved;
   2. requests/s at 16 concurrent connections (wrk; `apt-get install wrk`);
-  3. items/s for a 10,000-item stream: raw async generator vs kservehelper (sync generator,
+  3. health (GET /v1/models/NAME) p50 / p99 while a 3 s sync predict holding the GIL runs
+     (benchmarks/models/noop Busy), one health check every 10 ms; goal p99 < 50 ms;
+  4. items/s for a 10,000-item stream: raw async generator vs kservehelper (sync generator,
      the seed's style, and async generator).
 
 Usage: python benchmarks/serving_overhead.py [--requests 2000] [--rounds 3] [--json out.json]
@@ -24,6 +26,7 @@ Prints a Markdown table of figures and ratios (kservehelper / raw).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import pathlib
 import re
@@ -56,6 +59,7 @@ def start(kind: str, logs: pathlib.Path) -> RunningServer:
         "helper-sync": "Model",
         "helper-sync-stream": "SyncStream",
         "helper-async-stream": "AsyncStream",
+        "helper-busy": "Busy",
     }[kind]
     args = [sys.executable, "-m", "kservehelper", "serve", str(HERE / "models" / "noop")]
     args += ["--port", str(port), "--host", "127.0.0.1", "--name", "noop", "--class", class_name]
@@ -109,6 +113,24 @@ def wrk_throughput(
     return float(match.group(1))
 
 
+def health_during_long_predict(server: RunningServer, seconds: float) -> list[float]:
+    """Health-check latencies (s) while one ``seconds``-long sync predict runs."""
+    latencies: list[float] = []
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        running = pool.submit(
+            httpx.post, server.predict_url, json={"seconds": seconds}, timeout=seconds + 60
+        )
+        time.sleep(0.2)  # the predict has started
+        with httpx.Client(timeout=30) as client:
+            while not running.done():
+                began = time.perf_counter()
+                client.get(f"{server.url}/v1/models/{server.name}").raise_for_status()
+                latencies.append(time.perf_counter() - began)
+                time.sleep(0.01)
+        running.result().raise_for_status()
+    return latencies
+
+
 def stream_items_per_second(server: RunningServer, items: int, raw: bool) -> float:
     body = {"stream": items} if raw else {"count": items}
     began = time.perf_counter()
@@ -135,6 +157,7 @@ def main() -> None:
 
     logs = pathlib.Path(tempfile.mkdtemp(prefix="kservehelper-bench-"))
     kinds = ["raw", "floor", "helper-sync", "helper", "helper-sync-stream", "helper-async-stream"]
+    kinds.append("helper-busy")
     servers = {kind: start(kind, logs) for kind in kinds}
     figures: dict[str, Any] = {}
     try:
@@ -159,8 +182,16 @@ def main() -> None:
                 streams[kind].append(
                     stream_items_per_second(servers[kind], args.stream_items, kind == "raw")
                 )
+        health: list[float] = []
+        for _ in range(args.rounds):
+            health += health_during_long_predict(servers["helper-busy"], 3.0)
         med = statistics.median
         figures = {
+            "health_during_long_predict_ms": {
+                "p50": percentile(health, 0.5) * 1000,
+                "p99": percentile(health, 0.99) * 1000,
+                "checks": len(health),
+            },
             "p50_ms": {k: med(v) for k, v in p50.items()},
             "p99_ms": {k: med(v) for k, v in p99.items()},
             "requests_per_s": {k: med(v) for k, v in rps.items()},
@@ -229,6 +260,11 @@ def main() -> None:
             f"| {label} | {names[base]} | {f[key][base]:.2f} | {f[key][ours]:.2f} | "
             f"{ratio:.3f}x | {goal} |"
         )
+    h = f["health_during_long_predict_ms"]
+    print(
+        f"\nhealth during a 3 s sync predict holding the GIL: p50 {h['p50']:.2f} ms, "
+        f"p99 {h['p99']:.2f} ms over {h['checks']} checks (goal p99 < 50 ms)"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

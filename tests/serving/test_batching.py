@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from kservehelper import batch
-from tests.conftest import RunningServer, ServeFactory
+from tests.conftest import RunningServer, ServeFactory, run_cli
 
 MODEL = pathlib.Path(__file__).resolve().parent / "models" / "batched"
 
@@ -149,3 +149,15 @@ def test_a_generator_method_cannot_be_batched() -> None:
         @batch()
         def predict(text: list[str]) -> Any:
             yield from text
+
+
+def test_kservehelper_predict_runs_a_batched_model_as_a_batch_of_one(
+    tmp_path: pathlib.Path,
+) -> None:
+    result = run_cli("predict", str(MODEL), "-i", "text=hi")
+    assert result.returncode == 0, result.stderr
+    assert '"batch": 1' in result.stdout and '"HI"' in result.stdout
+    out = tmp_path / "out"
+    result = run_cli("predict", str(MODEL), "--class", "Files", "-i", "text=f", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert (out / "f.txt").read_text() == "f of 1"
