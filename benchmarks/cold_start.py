@@ -51,7 +51,9 @@ def import_seconds(statement: str) -> float:
     raise RuntimeError(f"no import time for {module}:\n{result.stderr[-2000:]}")
 
 
-def seconds_to_ready(command: list[str], url: str, timeout: float = 120) -> float:
+def seconds_to_ready(
+    command: list[str], url: str, timeout: float = 120, cleanup: list[str] | None = None
+) -> float:
     """Start ``command``, poll ``url`` every 5 ms until it answers 200; the seconds it took."""
     began = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -72,6 +74,8 @@ def seconds_to_ready(command: list[str], url: str, timeout: float = 120) -> floa
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if cleanup:
+            subprocess.run(cleanup, capture_output=True)
 
 
 def start_commands(docker: str, image: str | None, image_model: str) -> dict[str, Any]:
@@ -92,8 +96,8 @@ def start_commands(docker: str, image: str | None, image_model: str) -> dict[str
     commands: dict[str, Any] = {"raw KServe": raw, "python model.py": model_py, "serve": serve}
     if image:
         commands["docker run"] = lambda port: [
-            docker, "run", "--rm", "--network", "host", image,
-            "kservehelper", "serve", "/app", "--port", str(port), "--name", image_model,
+            docker, "run", "--rm", "--network", "host", "--name", f"kservehelper-cold-{port}",
+            image, "kservehelper", "serve", "/app", "--port", str(port), "--name", image_model,
         ]  # fmt: skip
     return commands
 
@@ -121,7 +125,10 @@ def main() -> None:
             port = free_port()
             model = args.image_model if name == "docker run" else "noop"
             url = f"http://127.0.0.1:{port}/v1/models/{model}"
-            ready[name].append(seconds_to_ready(command(port), url))
+            cleanup = None
+            if name == "docker run":
+                cleanup = [args.docker, "rm", "--force", f"kservehelper-cold-{port}"]
+            ready[name].append(seconds_to_ready(command(port), url, cleanup=cleanup))
     med = statistics.median
     figures = {
         "import_s": {k: med(v) for k, v in imports.items()},
