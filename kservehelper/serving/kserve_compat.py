@@ -40,6 +40,7 @@ import asyncio
 import inspect
 import math
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from socket import socket
@@ -212,6 +213,18 @@ def use_event_loop(choice: str) -> str:
     return "uvloop"
 
 
+def use_switch_interval(milliseconds: float) -> None:
+    """Shorten the interpreter's switch interval (0 keeps Python's 5 ms).
+
+    While a sync ``predict`` runs Python code in its thread, the event loop gets the GIL back
+    only when that thread is made to let go, after the switch interval; a health check needs
+    the GIL several times. Measured with a 3 s GIL-holding ``predict``: health p99 53 ms at
+    5 ms, 31 ms at 1 ms, with no measurable change in sync throughput
+    (docs/benchmarks.md)."""
+    if milliseconds > 0:
+        sys.setswitchinterval(milliseconds / 1000)
+
+
 class HostBoundModelServer(ModelServer):
     """KServe's model server, listening on a chosen address (KServe always uses all of them),
     its ports checked before the model loads, its connections guarded
@@ -371,6 +384,7 @@ class DrainingServer(_RefreshingServer):
 
     async def _serve(self, sockets: list[socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
+        use_switch_interval(get_settings().switch_interval_ms)
         # A worker process (workers > 1) loads its model now, not while it was unpickled.
         worker_load.start_pending_loads()
         try:
