@@ -162,9 +162,15 @@ async def _close_stream(stream: Any) -> None:
 class _Release:
     """Gives a request's admission back, once."""
 
-    def __init__(self, model: ReplicatedModel, responses: Any) -> None:
+    def __init__(self, model: ReplicatedModel) -> None:
         self.model: ReplicatedModel | None = model
+        self.responses: Any = None
+
+    def watch(self, responses: Any) -> None:
+        """The request's Ray responses, cancelled if the shutdown's grace runs out."""
         self.responses = responses
+        if self.model is not None:
+            self.model._in_flight.add(responses)
 
     def __call__(self) -> None:
         if self.model is not None:
@@ -264,10 +270,10 @@ class ReplicatedModel(RayModel):
                 f"({self.capacity} requests admitted); retry later"
             )
         self.admitted += 1
-        responses = self._handle.options(stream=True).handle.remote(method, payload, headers)
-        self._in_flight.add(responses)
-        release = _Release(self, responses)
+        release = _Release(self)
         try:
+            responses = self._handle.options(stream=True).handle.remote(method, payload, headers)
+            release.watch(responses)
             first = await responses.__anext__()
             if first[0] != "stream":
                 release()
