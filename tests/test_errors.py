@@ -34,4 +34,4 @@ def test_http_status_of(error: BaseException, status: int) -> None:
 def test_error_bodies() -> None:
     detail = [{"loc": ["x"], "msg": "m", "type": "t"}]
     assert errors.InputError("bad", detail).to_dict() == {"error": "bad", "detail": detail}
-    assert errors.UploadError("lost").to_dict() == {"error": "lost"}
+    assert errors.UploadError("lost").to_dict() == {"error": "lost", "type": "UploadError"}

@@ -246,7 +246,7 @@ def install_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
     app.state.kservehelper_models = registry
     _add_routes(app, registry)
     kserve_compat.restrict_routes(app, _keep_route)
-    kserve_compat.set_error_handlers(app, framework_error)
+    kserve_compat.set_error_handlers(app, framework_error, error_response)
     kserve_compat.add_middleware(app, RequestGuard, error_response=error_response)
 
 

@@ -50,6 +50,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from grpc import aio
+from kserve.errors import ModelNotFound, ModelNotReady, ServerNotLive, ServerNotReady
 from kserve.logging import logger
 from kserve.model_server import ModelServer
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
@@ -61,6 +62,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Scope
 
+from kservehelper.errors import NotFound, NotReady
 from kservehelper.serving import shutdown, workdirs, worker_load
 from kservehelper.serving.connections import guarded_protocol
 from kservehelper.serving.ports import ALL_INTERFACES, check_port_free
@@ -129,11 +131,41 @@ def add_middleware(app: FastAPI, middleware: Callable[..., ASGIApp], **options: 
     app.add_middleware(middleware, **options)
 
 
-def set_error_handlers(app: FastAPI, handler: Callable[..., Any]) -> None:
+def set_error_handlers(
+    app: FastAPI, handler: Callable[..., Any], answer: Callable[[BaseException], Any]
+) -> None:
     """Answer the HTTP errors Starlette and FastAPI raise themselves (404, 405, request
-    validation) with ``handler(request, exc)`` instead of their ``{"detail": ...}``."""
-    app.exception_handlers[HTTPException] = handler
-    app.exception_handlers[RequestValidationError] = handler
+    validation) with ``handler(request, exc)`` instead of their ``{"detail": ...}``, and
+    KServe's readiness and metadata errors with ``answer(error)``.
+
+    KServe's own handlers (``kserve/errors.py``) log a traceback for each: a readiness probe
+    during a drain, or before ``load()`` ends, would fill the log with them. KServe adds its
+    handlers when its server starts (``RESTServer._add_exception_handlers``), after this runs,
+    so its registrations for these errors are ignored.
+    """
+
+    async def not_ready(_: Any, error: Exception) -> Any:
+        return answer(NotReady(str(error)))
+
+    async def not_found(_: Any, error: Exception) -> Any:
+        return answer(NotFound(str(error)))
+
+    ours: dict[Any, Callable[..., Any]] = {
+        HTTPException: handler,
+        RequestValidationError: handler,
+        ModelNotReady: not_ready,
+        ServerNotReady: not_ready,
+        ServerNotLive: not_ready,
+        ModelNotFound: not_found,
+    }
+    app.exception_handlers.update(ours)
+    add = app.add_exception_handler
+
+    def add_unless_ours(key: Any, function: Callable[..., Any]) -> None:
+        if key not in ours:
+            add(key, function)
+
+    app.add_exception_handler = add_unless_ours  # type: ignore[method-assign,assignment]
 
 
 def is_framework_route(route: BaseRoute) -> bool:

@@ -35,9 +35,9 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from kservehelper.errors import ConfigError, KServeHelperError, SignatureError
+from kservehelper.errors import ConfigError, KServeHelperError, ShuttingDown, SignatureError
 from kservehelper.schema.signature import main_signature, model_schema, signatures_of
-from kservehelper.serving import streaming
+from kservehelper.serving import shutdown, streaming
 from kservehelper.serving.model import KServeModel, ModelStream
 from kservehelper.settings import get_settings
 
@@ -164,10 +164,18 @@ class _Release:
 
     def __init__(self, model: ReplicatedModel) -> None:
         self.model: ReplicatedModel | None = model
+        self.responses: Any = None
+
+    def watch(self, responses: Any) -> None:
+        """The request's Ray responses, cancelled if the shutdown's grace runs out."""
+        self.responses = responses
+        if self.model is not None:
+            self.model._in_flight.add(responses)
 
     def __call__(self) -> None:
         if self.model is not None:
             self.model.admitted -= 1
+            self.model._in_flight.discard(self.responses)
             self.model = None
 
 
@@ -192,16 +200,41 @@ class _Done:
 
 
 class ReplicatedModel(RayModel):
-    """The model as the KServe server sees it: requests go to the replicas' Ray handle."""
+    """The model as the KServe server sees it: requests go to the replicas' Ray handle.
+
+    It drains on SIGTERM as a single server's pipeline does (:class:`~kservehelper.serving.
+    shutdown.Drainable`): not ready and refusing new requests, it waits for those admitted.
+    """
 
     def __init__(self, name: str, handle: Any, model_class: type, stop: Any, capacity: int) -> None:
         super().__init__(name, handle)
         self.signatures = signatures_of(model_class)
         self._stop = stop
-        #: Requests admitted at once: every replica's slots plus KSERVEHELPER_MAX_QUEUE
+        #: Requests admitted at once: every replica's slots plus the queue (max_queue)
         #: waiting, as a single server admits its slots plus its queue.
         self.capacity = capacity
         self.admitted = 0
+        self.draining = False
+        self._in_flight: set[Any] = set()  # the Ray responses of admitted requests
+        self._cancelled: KServeHelperError | None = None
+        shutdown.register(self)
+
+    # -- shutdown.Drainable --------------------------------------------------------------------
+
+    def open_requests(self) -> int:
+        return self.admitted
+
+    def stop_admitting(self) -> None:
+        self.draining = True  # still loaded (live), no longer ready
+
+    async def healthy(self) -> bool:
+        """Readiness (KServe's ``/v1/models/{name}``): loaded, and not shutting down."""
+        return self.ready and not self.draining
+
+    def cancel_all(self, reason: KServeHelperError) -> None:
+        self._cancelled = reason
+        for responses in list(self._in_flight):
+            responses.cancel()  # the replica's generator stops and releases its request
 
     def load(self) -> bool:
         self.ready = True  # the replicas loaded their copies before serve.run returned
@@ -229,6 +262,8 @@ class ReplicatedModel(RayModel):
     async def _request(
         self, method: str, payload: Any, headers: dict[str, str] | None
     ) -> dict[str, Any] | ModelStream:
+        if self.draining:
+            raise ShuttingDown("the server is shutting down; retry (another replica answers)")
         if self.admitted >= self.capacity:
             raise ReplicasBusy(
                 f"every replica of {self.name} is busy and the queue is full "
@@ -238,6 +273,7 @@ class ReplicatedModel(RayModel):
         release = _Release(self)
         try:
             responses = self._handle.options(stream=True).handle.remote(method, payload, headers)
+            release.watch(responses)
             first = await responses.__anext__()
             if first[0] != "stream":
                 release()
@@ -246,13 +282,20 @@ class ReplicatedModel(RayModel):
                 return dict(first[1])
         except BaseException:
             release()
+            if self._cancelled is not None:
+                raise self._cancelled from None
             raise
 
         async def batches() -> AsyncIterator[list[Any]]:
-            async for message in responses:
-                if message[0] == "error":
-                    raise _rebuild(message[1])
-                yield message[1]
+            try:
+                async for message in responses:
+                    if message[0] == "error":
+                        raise _rebuild(message[1])
+                    yield message[1]
+            except Exception:
+                if self._cancelled is not None:
+                    raise self._cancelled from None
+                raise
 
         # Closing (the stream ended, or the client left) cancels the replica's generator,
         # which then releases its slot and removes its files, and frees the admission.
@@ -270,6 +313,7 @@ def start_replicas(
     num_replicas: int,
     *,
     max_concurrency: int | None,
+    max_queue: int | None = None,
     upload_to: str | None,
     model_kwargs: dict[str, Any],
 ) -> ReplicatedModel:
@@ -343,7 +387,8 @@ def start_replicas(
                 ray.shutdown()
 
     atexit.register(stop)
-    capacity = num_replicas * slots + get_settings().max_queue
+    queue = get_settings().max_queue if max_queue is None else max_queue
+    capacity = num_replicas * slots + queue
     return ReplicatedModel(name, handle, model_class, stop, capacity)
 
 
@@ -370,6 +415,7 @@ def serve_replicas(
     enable_grpc: bool | None,
     workers: int | None,
     max_concurrency: int | None,
+    max_queue: int | None = None,
     upload_to: str | None,
     model_kwargs: dict[str, Any],
 ) -> None:
@@ -399,6 +445,7 @@ def serve_replicas(
         model_class,
         num_replicas,
         max_concurrency=max_concurrency,
+        max_queue=max_queue,
         upload_to=upload_to,
         model_kwargs=model_kwargs,
     )

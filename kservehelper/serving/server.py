@@ -43,7 +43,7 @@ def start_model_server(
         return serve_replicas(
             name, model_class, num_replicas, host=host, http_port=http_port,
             enable_grpc=enable_grpc, workers=workers, max_concurrency=max_concurrency,
-            upload_to=upload_to, model_kwargs=model_kwargs,
+            max_queue=max_queue, upload_to=upload_to, model_kwargs=model_kwargs,
         )  # fmt: skip
     model_type = TransformerModel if is_transformer(model_class) else KServeModel
     model = model_type(

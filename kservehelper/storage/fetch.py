@@ -142,6 +142,11 @@ async def fetch_http(
                     return
     except httpx.HTTPError as error:
         cause = str(error) or type(error).__name__
+        if "CERTIFICATE_VERIFY_FAILED" in cause:
+            cause += (
+                "; the server does not trust this site's TLS certificate (its operator can "
+                "add the issuing CA with SSL_CERT_FILE)"
+            )
         raise input_error(
             field, f"cannot download {redact(url)}: {cause}", "url_unreachable"
         ) from None

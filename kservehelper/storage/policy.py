@@ -25,8 +25,11 @@ upload token goes only to origins the operator named (:func:`token_allowed`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
+import os
 import socket
+import ssl
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -211,16 +214,32 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings every outbound client shares: certificates verified against the
+    system's CA bundle, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set.
+
+    Built once per bundle: loading a CA bundle takes tens of milliseconds of CPU, which a
+    context per download or delivery would spend on the event loop of every request.
+    """
+    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context(trust_env=True)  # reads the two variables
+
+
 def pinned_client(
     rule: ConnectRule | None, *, limits: httpx.Limits | None = None, **options: Any
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` whose connections obey ``rule`` (``None``: a trusted peer,
     connected as is). Proxy variables are ignored: a proxy would resolve names itself."""
     limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    verify = tls_context()
     transport: httpx.AsyncBaseTransport = (
-        PinnedTransport(rule, limits=limits)
+        PinnedTransport(rule, limits=limits, verify=verify)
         if rule is not None
-        else httpx.AsyncHTTPTransport(limits=limits)
+        else httpx.AsyncHTTPTransport(limits=limits, verify=verify)
     )
     return httpx.AsyncClient(transport=transport, trust_env=False, **options)
 

@@ -8,6 +8,7 @@ interface is loopback; the clients run in it too (``netns_client.py``).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -169,8 +170,8 @@ def servers(netns: NetNS, tmp_path_factory: pytest.TempPathFactory) -> Servers:
     common = ["--host", "127.0.0.1", "--name", "replicas"]
     serve = [sys.executable, "-m", "kservehelper", "serve", folder, *common]
     replicated = netns.start(
-        *serve, "--port", "8081", "--replicas", "2", log=logs / "ray.log",
-        env={"KSERVEHELPER_MAX_QUEUE": "1", "REPLICAS_TEST_GATE": str(logs)},
+        *serve, "--port", "8081", "--replicas", "2", "--max-queue", "1", log=logs / "ray.log",
+        env={"REPLICAS_TEST_GATE": str(logs)},
     )  # fmt: skip
     netns.start(*serve, "--port", "8082", log=logs / "single.log")
     found = Servers("http://127.0.0.1:8081", "http://127.0.0.1:8082", replicated, logs / "ray.log")
@@ -200,7 +201,7 @@ def test_two_replicas_answer_two_predictions_in_parallel(netns: NetNS, servers: 
 
 
 def test_a_request_beyond_the_queue_is_refused_with_503(netns: NetNS, servers: Servers) -> None:
-    """Two replicas held busy and one request waiting (KSERVEHELPER_MAX_QUEUE=1): a fourth
+    """Two replicas held busy and one request waiting (--max-queue 1): a fourth
     request is refused at once; its answer opens the gate, and the other three complete."""
     url = servers.predict(servers.replicated)
     gate = servers.log.parent / "open"
@@ -340,3 +341,35 @@ def test_a_private_ray_instance_binds_loopback_and_a_cluster_is_left_alone() -> 
     joined = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**env, "RAY_ADDRESS": "127.0.0.1:1"}, timeout=120)  # fmt: skip
     assert joined.stdout.split()[1] == "None", joined.stderr[-2000:]
+
+
+def test_sigterm_drains_the_replicas(netns: NetNS, servers: Servers) -> None:
+    """Last in this module: it stops the replicated server. A request running on a replica
+    finishes; meanwhile the server is not ready and refuses new requests; then it exits 0."""
+    url = servers.predict(servers.replicated)
+    folder = servers.log.parent
+    for marker in folder.glob("started-*"):
+        marker.unlink()
+    (folder / "open").unlink(missing_ok=True)
+    get = {"method": "GET", "url": f"{servers.replicated}/v1/models/replicas"}
+    with concurrent.futures.ThreadPoolExecutor() as pool:
+        held = pool.submit(netns.client, {"requests": [post(url, {"mode": "gate"})]})
+        deadline = time.monotonic() + 120
+        while not list(folder.glob("started-*")):
+            assert time.monotonic() < deadline and not held.done(), "the request never started"
+            time.sleep(0.1)
+        before = len(servers.log.read_bytes())
+        servers.replicated_process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while netns.client({"requests": [get]})[0]["status"] != 503:
+            assert time.monotonic() < deadline, "still ready after SIGTERM"
+            time.sleep(0.2)
+        (late,) = netns.client({"requests": [post(url, {"mode": "value"})]})
+        assert late["status"] == 503 and json.loads(late["body"])["type"] == "ShuttingDown"
+        assert not held.done()
+        (folder / "open").touch()
+        (answer,) = held.result(timeout=120)
+    assert answer["status"] == 200, answer
+    assert servers.replicated_process.wait(120) == 0
+    during = servers.log.read_bytes()[before:].decode(errors="replace")
+    assert "Traceback" not in during, during

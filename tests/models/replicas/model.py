@@ -29,7 +29,9 @@ class Model:
         started = time.time()
         time.sleep(seconds)
         if mode == "gate":  # hold the slot until the test opens $REPLICAS_TEST_GATE/open
-            gate = os.path.join(os.environ["REPLICAS_TEST_GATE"], "open")
+            folder = os.environ["REPLICAS_TEST_GATE"]
+            open(os.path.join(folder, f"started-{os.getpid()}-{time.time()}"), "w").close()
+            gate = os.path.join(folder, "open")
             deadline = time.monotonic() + 120
             while not os.path.exists(gate) and time.monotonic() < deadline:
                 time.sleep(0.05)
