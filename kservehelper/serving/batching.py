@@ -286,9 +286,11 @@ class Batcher:
         started = time.perf_counter()
         self._size.observe(len(members))
         self._wait.observe(started - members[0].joined)
-        files: list[pathlib.Path] = []
+        context = contextvars.copy_context()
+        context.run(cancellation.set_current, _AllCancelled(members))
+        files = context.run(outputs.track_outputs)  # what the model makes, as it makes it
         try:
-            results = await self._call_model(members, files)
+            results = await self._call_model(members, context)
         except BaseException as exc:
             for member in members:
                 _settle(member, exc, slot)
@@ -306,22 +308,15 @@ class Batcher:
         # returned at all): nobody will deliver them.
         outputs.remove_files([path for path in files if path not in handed])
 
-    async def _call_model(self, members: list[_Member], files: list[pathlib.Path]) -> list[Any]:
+    async def _call_model(self, members: list[_Member], context: contextvars.Context) -> list[Any]:
         names = list(members[0].kwargs)
         columns = {name: [member.kwargs[name] for member in members] for name in names}
         function = getattr(self.model, self.method)
-        context = contextvars.copy_context()
-        context.run(cancellation.set_current, _AllCancelled(members))
-        tracked = context.run(outputs.track_outputs)
         if inspect.iscoroutinefunction(function):
             results = await context.run(asyncio.ensure_future, function(**columns))
         else:
             future = user_code_threads().submit(context.run, function, **columns)
-            try:
-                results = await asyncio.shield(future)
-            finally:
-                files.extend(tracked)
-        files.extend(tracked)  # (twice for a sync call is harmless: removing is idempotent)
+            results = await asyncio.shield(future)
         if isinstance(results, (str, bytes, dict)) or not hasattr(results, "__len__"):
             raise BatchSizeError(
                 f"the batched {self.method}() must return a list with one result per request; "
