@@ -2,7 +2,7 @@
 
 Public API::
 
-    from kservehelper import KServeModel, Input, Path, File, Secret
+    from kservehelper import KServeModel, Input, Path, File, Secret, batch
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from kservehelper.types import File, Input, Path, Secret
 
 __version__ = "3.0.0.dev0"
 
-__all__ = ["File", "Input", "KServeModel", "Path", "Secret", "__version__"]
+__all__ = ["File", "Input", "KServeModel", "Path", "Secret", "__version__", "batch"]
 
 if TYPE_CHECKING:
+    from kservehelper.serving.batching import batch
     from kservehelper.serving.model import KServeModel
 
 
@@ -26,4 +27,8 @@ def __getattr__(name: str) -> Any:
         from kservehelper.serving.model import KServeModel
 
         return KServeModel
+    if name == "batch":
+        from kservehelper.serving.batching import batch
+
+        return batch
     raise AttributeError(f"module 'kservehelper' has no attribute {name!r}")

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
         description="Requests that may wait for a slot; more are answered 503 at once "
         "(0: never wait).",
     )
+    switch_interval_ms: float = Field(
+        default=1.0,
+        ge=0,
+        le=100,
+        description="The interpreter's thread switch interval while serving, in ms (0: Python's "
+        "own, 5 ms): how long the event loop may wait for the GIL behind a sync predict "
+        "running Python code (health checks answer faster with a shorter one).",
+    )
     shutdown_grace: float = Field(
         default=30.0,
         ge=0,

@@ -8,6 +8,13 @@ with a ``Retry-After`` estimated from how long recent requests held their slot.
 Nothing here is bound to an event loop until a request waits (each waiter is a future of its
 own loop), so a model can be called from successive ``asyncio.run()`` calls.
 
+A waiter is either a request on the event loop (:meth:`Admission.acquire`) or a sync call of
+the model's code queued as it is (:meth:`Admission.enqueue`, a
+:class:`~kservehelper.serving.sync_calls.SyncCall`). A slot freed by a thread that just ran the
+model's code goes straight to the next queued call, in that same thread: a busy sync model
+runs call after call without a round trip through the event loop. The state is guarded by a
+lock, since slots are released from those threads too.
+
 Queue length, slots in use, waits and refusals are Prometheus metrics on KServe's
 ``/metrics`` endpoint.
 """
@@ -17,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
+import threading
 import time
+from typing import Protocol, Union
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -50,6 +59,20 @@ ABANDONED = Counter(
 _SMOOTHING = 0.2  # weight of the newest hold time in the moving average
 
 
+class QueuedCall(Protocol):
+    """A sync call waiting in the queue for a slot (:class:`~.sync_calls.SyncCall`)."""
+
+    def dispatch(self) -> None:
+        """Start running in a thread; the slot is already held for it."""
+
+    def run_holding_slot(self) -> QueuedCall | None:
+        """Run in the calling thread (which holds the slot for it); returns the next queued
+        call, given the slot."""
+
+
+Waiter = Union["asyncio.Future[None]", QueuedCall]
+
+
 class Admission:
     """``max_concurrency`` slots and a queue of at most ``max_queue`` waiting requests."""
 
@@ -62,11 +85,14 @@ class Admission:
         self.max_concurrency = max_concurrency
         self.max_queue = max_queue
         self.in_use = 0
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._waiters: collections.deque[Waiter] = collections.deque()
+        self._lock = threading.Lock()
+        #: Requests waiting in a batch (serving.batching) rather than for a slot of their own.
+        self.extra_queued = 0
         self._closed = False
         self._average_hold: float | None = None
         # Read when /metrics is scraped, not updated on every request.
-        QUEUE_LENGTH.labels(model).set_function(lambda: len(self._waiters))
+        QUEUE_LENGTH.labels(model).set_function(lambda: self.queued)
         SLOTS_IN_USE.labels(model).set_function(lambda: self.in_use)
         self._wait_histogram = QUEUE_WAIT.labels(model)
 
@@ -74,8 +100,8 @@ class Admission:
 
     @property
     def queued(self) -> int:
-        """Requests waiting for a slot now."""
-        return len(self._waiters)
+        """Requests waiting for a slot now (or in a batch waiting for one)."""
+        return len(self._waiters) + self.extra_queued
 
     @property
     def closed(self) -> bool:
@@ -114,43 +140,95 @@ class Admission:
         Cancelling the wait (client gone, shutdown) leaves the queue and gives back a slot
         that was handed over at the same moment.
         """
-        if self.in_use < self.max_concurrency and not self.queued:
-            self._take()
+        with self._lock:
+            if self.in_use < self.max_concurrency and not self._waiters:
+                self.in_use += 1
+                waiter = None
+            else:
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+        if waiter is None:
             self._wait_histogram.observe(0)
             return 0.0
         started = time.perf_counter()
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
         try:
             await waiter  # the releasing request hands its slot over (in_use unchanged)
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
+            if not self.withdraw(waiter) and waiter.done() and not waiter.cancelled():
                 self.release(None)  # handed over just as we gave up: pass it on
             raise
-        finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
         waited = time.perf_counter() - started
         self._wait_histogram.observe(waited)
         return waited
 
-    def _take(self) -> None:
-        self.in_use += 1
+    def enqueue(self, call: QueuedCall) -> bool:
+        """Queue a sync call for a slot: True if a slot was free and is now held for it
+        (the caller starts it), False if it waits (a released slot starts it)."""
+        with self._lock:
+            if self.in_use < self.max_concurrency and not self._waiters:
+                self.in_use += 1
+                taken = True
+            else:
+                self._waiters.append(call)
+                taken = False
+        return taken  # (the call observes its own wait when it starts)
 
-    def release(self, held: float | None) -> None:
-        """Give a slot back (to the first waiter, if any); ``held``: seconds it was held."""
-        if held is not None:
-            previous = self._average_hold
-            self._average_hold = (
-                held if previous is None else previous + _SMOOTHING * (held - previous)
-            )
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if waiter.done() or waiter.get_loop().is_closed():
-                continue
-            waiter.set_result(None)
+    def withdraw(self, waiter: Waiter) -> bool:
+        """Take a waiter out of the queue; False if it was already given a slot."""
+        with self._lock:
+            try:
+                self._waiters.remove(waiter)
+            except ValueError:
+                return False
+            return True
+
+    def observe_wait(self, seconds: float) -> None:
+        self._wait_histogram.observe(seconds)
+
+    def release(self, held: float | None, *, in_thread: bool = False) -> QueuedCall | None:
+        """Give a slot back (to the first waiter, if any); ``held``: seconds it was held.
+
+        If the next waiter is a queued sync call: with ``in_thread`` (called from the thread
+        that ran the previous call) it is returned, holding the slot, for that thread to run
+        next; otherwise it is started in a pool thread.
+        """
+        with self._lock:
+            if held is not None:
+                previous = self._average_hold
+                self._average_hold = (
+                    held if previous is None else previous + _SMOOTHING * (held - previous)
+                )
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if isinstance(waiter, asyncio.Future):
+                    if waiter.done() or waiter.get_loop().is_closed():
+                        continue
+                    break
+                if in_thread:
+                    return waiter
+                break
+            else:
+                self.in_use -= 1
+                return None
+        if isinstance(waiter, asyncio.Future):
+            self._grant(waiter)
+        else:
+            waiter.dispatch()
+        return None
+
+    def _grant(self, waiter: asyncio.Future[None]) -> None:
+        """Hand the slot to a waiting request, on its loop's thread."""
+        loop = waiter.get_loop()
+        if asyncio._get_running_loop() is not loop:
+            try:
+                loop.call_soon_threadsafe(self._grant, waiter)
+            except RuntimeError:  # its loop closed meanwhile: pass the slot on
+                self.release(None)
             return
-        self.in_use -= 1
+        if waiter.done():  # gave up meanwhile: pass the slot on
+            self.release(None)
+        else:
+            waiter.set_result(None)
 
 
 def count_abandoned(model: str, stage: str, reason: str) -> None:

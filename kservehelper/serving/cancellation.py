@@ -22,7 +22,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from kservehelper.errors import ClientDisconnected, KServeHelperError
 
@@ -51,6 +51,19 @@ def current_client() -> Receive | None:
 def current() -> Cancellation | None:
     """The cancellation of the request running in this context (also in its threads)."""
     return _CURRENT.get()
+
+
+class Flag(Protocol):
+    """What ``KServeModel.cancelled()`` reads: a reason, set once the work is abandoned."""
+
+    @property
+    def reason(self) -> KServeHelperError | None: ...
+
+
+def set_current(flag: Flag) -> None:
+    """Make ``flag`` what ``KServeModel.cancelled()`` reads in this context (a batched call
+    stands for several requests)."""
+    _CURRENT.set(flag)  # type: ignore[arg-type]
 
 
 def is_cancelled() -> bool:

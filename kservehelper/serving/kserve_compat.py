@@ -13,6 +13,11 @@ KServe 0.21; they are kept here, each with the reason, so a KServe upgrade has o
   passed its flags (:mod:`~kservehelper.serving.kserve_flags`, which must run before KServe is
   imported, holds the parser side);
 * the addresses the REST and gRPC servers bind (KServe always binds ``0.0.0.0`` and ``[::]``);
+* the event loop. KServe's ``--event_loop`` flag (default ``auto``: uvloop when installed, and
+  KServe's own ``uvicorn[standard]`` requirement installs it) reaches uvicorn's config, but a
+  single-process ``ModelServer.start`` runs the server under ``asyncio.run`` with whatever loop
+  policy is set, so it runs on stdlib asyncio; only the multi-process workers honour the flag.
+  :func:`use_event_loop` applies the flag before ``start`` (measured in docs/benchmarks.md);
 * the HTTP surface: which of the routes KServe registers stay (:func:`restrict_routes`), the
   app's error handlers and middleware; uvicorn's protocol class, swapped for the guarded one of
   :mod:`~kservehelper.serving.connections` (the one module with uvicorn internals).
@@ -35,6 +40,7 @@ import asyncio
 import inspect
 import math
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from socket import socket
@@ -57,7 +63,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Scope
 
 from kservehelper.errors import NotFound, NotReady
-from kservehelper.serving import shutdown, workdirs
+from kservehelper.serving import shutdown, workdirs, worker_load
 from kservehelper.serving.connections import guarded_protocol
 from kservehelper.serving.ports import ALL_INTERFACES, check_port_free
 from kservehelper.settings import get_settings
@@ -221,6 +227,36 @@ def _flag_settings() -> dict[str, Any]:
     return {name: flags[name] for name in names if name in flags}
 
 
+def use_event_loop(choice: str) -> str:
+    """Make ``asyncio.run`` (KServe's ``start``) use the loop KServe's ``--event_loop`` flag
+    names: ``uvloop``, ``asyncio``, or ``auto`` (uvloop if it is installed). Returns the one
+    used. KServe's ``setup_event_loop`` asks for the current loop before ``asyncio.run``
+    makes its own, so a current loop of the chosen kind is set too."""
+    if choice not in ("auto", "uvloop"):
+        return "asyncio"
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            logger.warning("--event_loop uvloop: uvloop is not installed; using asyncio")
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    return "uvloop"
+
+
+def use_switch_interval(milliseconds: float) -> None:
+    """Shorten the interpreter's switch interval (0 keeps Python's 5 ms).
+
+    While a sync ``predict`` runs Python code in its thread, the event loop gets the GIL back
+    only when that thread is made to let go, after the switch interval; a health check needs
+    the GIL several times. Measured with a 3 s GIL-holding ``predict``: health p99 53 ms at
+    5 ms, 31 ms at 1 ms, with no measurable change in sync throughput
+    (docs/benchmarks.md)."""
+    if milliseconds > 0:
+        sys.setswitchinterval(milliseconds / 1000)
+
+
 class HostBoundModelServer(ModelServer):
     """KServe's model server, listening on a chosen address (KServe always uses all of them),
     its ports checked before the model loads, its connections guarded
@@ -252,6 +288,7 @@ class HostBoundModelServer(ModelServer):
 
         for model in models:  # one-line ConfigError: the server does not start
             trust_operator_destination(getattr(model, "upload_to", None))
+        use_event_loop(str(getattr(self, "event_loop", "auto")))
         super().start(models)
 
     async def _serve(self) -> None:
@@ -379,6 +416,9 @@ class DrainingServer(_RefreshingServer):
 
     async def _serve(self, sockets: list[socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
+        use_switch_interval(get_settings().switch_interval_ms)
+        # A worker process (workers > 1) loads its model now, not while it was unpickled.
+        worker_load.start_pending_loads()
         try:
             await super()._serve(sockets)
         finally:

@@ -90,7 +90,11 @@ class KServeModel(kserve.Model):
         self.signatures = signatures_of(self.model_class)
         self.model = self.model_class(**self.model_kwargs)
         self.pipeline = Pipeline(self, self.max_concurrency, self.max_queue)
-        self.load()
+        # Not load(): KServe's parent kills a worker that does not answer its ping within 5 s,
+        # and the worker answers only once unpickled. It loads once serving (not ready until).
+        from kservehelper.serving.worker_load import load_when_serving
+
+        load_when_serving(self)
         # The worker imports KServe's app afresh: give it kservehelper's routes before KServe
         # adds its own (KServe builds the worker's routes right after unpickling).
         from kservehelper.serving.http import install_routes

@@ -9,7 +9,9 @@ generator has stopped. While the model's sync code is still running in a thread 
 stopped), the slot and the files are released only when it returns.
 
 ``KServeModel``, the transformer and ``kservehelper predict`` all run requests through a
-:class:`Pipeline`; batching and other executors are meant to plug in at :meth:`Request.call`.
+:class:`Pipeline`. A sync method with no input to download queues its call itself
+(:mod:`~kservehelper.serving.sync_calls`: the thread that frees a slot runs the next call);
+every other request waits for its slot here, then calls.
 """
 
 from __future__ import annotations
@@ -32,11 +34,21 @@ from kservehelper.errors import (
     KServeHelperError,
     ShuttingDown,
 )
-from kservehelper.schema.signature import ModelSignature, OutputKind
+from kservehelper.schema.signature import ModelSignature
 from kservehelper.serving import outputs, shutdown, streaming, workdirs
 from kservehelper.serving.admission import Admission, count_abandoned
+from kservehelper.serving.batching import Batcher, batch_settings, result_paths
 from kservehelper.serving.cancellation import Cancellation, current_client
 from kservehelper.serving.inputs import fetch_file, needs_file
+from kservehelper.serving.request_checks import (
+    destination_of,
+    is_sync_method,
+    may_return_files,
+    require_json_object,
+    webhook_error,
+)
+from kservehelper.serving.resources import Resources
+from kservehelper.serving.sync_calls import SyncCall
 from kservehelper.serving.threads import user_code_threads
 from kservehelper.settings import env_name, get_settings
 
@@ -66,6 +78,22 @@ class Pipeline:
             method: may_return_files(served.model_class, signature)
             for method, signature in served.signatures.items()
         }
+        self._file_inputs = {
+            method: tuple(f.name for f in signature.fields.values() if f.is_file)
+            for method, signature in served.signatures.items()
+        }
+        #: Methods served in batches (``@batch``), each with its batcher.
+        self.batchers: dict[str, Batcher] = {}
+        for method in served.signatures:
+            settings = batch_settings(served.model, method)
+            if settings is not None:
+                self.batchers[method] = Batcher(
+                    served.model, served.name, method, self.admission, settings
+                )
+        #: Methods whose calls queue as they are (sync; see sync_calls).
+        self._queued_calls = {
+            method for method in served.signatures if is_sync_method(served.model, method)
+        }
         shutdown.register(self)
 
     @property
@@ -86,19 +114,49 @@ class Pipeline:
         """A new request on ``signature``'s method: ``async with pipeline.request(sig) as r``."""
         if not self.served.ready:  # used directly, not through the server: load on first use
             self.served.load()
-        return Request(self, signature, self._may_return_files.get(signature.method, True))
+        method = signature.method
+        file_inputs = self._file_inputs.get(method)
+        if file_inputs is None:
+            file_inputs = tuple(f.name for f in signature.fields.values() if f.is_file)
+        return Request(self, signature, self._may_return_files.get(method, True), file_inputs)
 
     async def run(self, method: str, payload: Any) -> dict[str, Any] | streaming.ModelStream:
         """Serve one request to ``method``: the answer, or a stream the caller must close."""
         started = time.perf_counter()
+        batcher = self.batchers.get(method)
+        if batcher is not None:
+            return await self._run_batched(batcher, method, payload, started)
         async with self.request(self.signature(method)) as request:
             kwargs = request.validate(payload)
-            await request.take_slot()
-            await request.fetch_inputs(kwargs)
-            result = await request.call(method, **kwargs)
+            if method in self._queued_calls and not request.files_to_fetch(kwargs):
+                result = await request.call_queued(method, **kwargs)
+            else:
+                await request.take_slot()
+                await request.fetch_inputs(kwargs)
+                result = await request.call(method, **kwargs)
             if streaming.is_stream(result):
                 return request.stream(result)
             request.release_slot()
+            response = await request.respond(result)
+        response["running_time"] = f"{time.perf_counter() - started:.6f}s"
+        return response
+
+    async def _run_batched(
+        self, batcher: Batcher, method: str, payload: Any, started: float
+    ) -> dict[str, Any] | streaming.ModelStream:
+        """Serve one request to a batched method: validated and its files downloaded on its
+        own, then run in a batch (serving.batching), then answered on its own."""
+        async with self.request(self.signature(method)) as request:
+            batcher.expect()
+            try:
+                kwargs = request.validate(payload)
+                await request.fetch_inputs(kwargs)
+            except BaseException:
+                batcher.unexpect()
+                raise
+            result = await request.join_batch(batcher, kwargs)
+            if streaming.is_stream(result):
+                return request.stream(result)
             response = await request.respond(result)
         response["running_time"] = f"{time.perf_counter() - started:.6f}s"
         return response
@@ -117,45 +175,18 @@ class Pipeline:
             request.cancellation.cancel(reason)
 
 
-class Resources:
-    """What a request holds, released in reverse order of taking, whatever happens.
-
-    ``contextlib.ExitStack``'s ``callback``/``pop_all``/``close`` for plain callbacks, without
-    its per-callback wrappers: this runs for every request. A failing release does not stop
-    the others; the first error is raised once all have run.
-    """
-
-    __slots__ = ("_callbacks",)
-
-    def __init__(self) -> None:
-        self._callbacks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
-
-    def callback(self, function: Callable[..., Any], *args: Any) -> None:
-        self._callbacks.append((function, args))
-
-    def pop_all(self) -> Resources:
-        """Move every resource to a new owner (e.g. a stream), leaving this one empty."""
-        taken = Resources()
-        taken._callbacks, self._callbacks = self._callbacks, []
-        return taken
-
-    def close(self) -> None:
-        callbacks, self._callbacks = self._callbacks, []
-        first: BaseException | None = None
-        for function, args in reversed(callbacks):
-            try:
-                function(*args)
-            except BaseException as exc:
-                first = first or exc
-        if first is not None:
-            raise first
-
-
 class Request:
     """One request's state and the resources it holds (see the module docstring)."""
 
-    def __init__(self, pipeline: Pipeline, signature: ModelSignature, files_possible: bool):
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        signature: ModelSignature,
+        files_possible: bool,
+        file_inputs: tuple[str, ...],
+    ) -> None:
         self.pipeline = pipeline
+        self.file_inputs = file_inputs
         self.served = pipeline.served
         self.signature = signature
         self.files_possible = files_possible
@@ -166,6 +197,7 @@ class Request:
         self._stack = Resources()
         self._slot_since: float | None = None
         self._user_code: asyncio.Future[Any] | None = None
+        self._queued_call: SyncCall | None = None
         self._files: list[pathlib.Path] = []
 
     async def __aenter__(self) -> Request:
@@ -189,7 +221,10 @@ class Request:
         self.pipeline.open.discard(self)
 
     def _count_abandoned(self, reason: KServeHelperError) -> None:
-        count_abandoned(self.served.name, self.stage, type(reason).__name__)
+        stage = self.stage
+        if stage == "queued" and self._queued_call is not None and self._queued_call.started_at:
+            stage = "running"  # a thread took the call
+        count_abandoned(self.served.name, stage, type(reason).__name__)
 
     def after_user_code(self, function: Callable[..., Any], *args: Any) -> None:
         """Call ``function(*args)`` now, or when the model's code running for this request
@@ -209,7 +244,7 @@ class Request:
         self._body = body
         requested = body.get("upload_webhook")
         if requested is not None and not isinstance(requested, str):
-            raise _webhook_error("must be a URL string", "string_type")
+            raise webhook_error("must be a URL string", "string_type")
         if self.files_possible:
             # Checked before the model runs, so a bad destination costs no prediction.
             self.destination = destination_of(body, self.served.upload_to)
@@ -228,11 +263,24 @@ class Request:
         if self._slot_since is not None:
             held, self._slot_since = time.perf_counter() - self._slot_since, None
             self.pipeline.admission.release(held)
+        queued = self._queued_call
+        if queued is not None and queued.holds_slot and queued.future.done():
+            queued.holds_slot = False  # a stream's slot, kept after its call returned
+            self.pipeline.admission.release(time.perf_counter() - queued.started_at)
+
+    def files_to_fetch(self, kwargs: dict[str, Any]) -> bool:
+        """Whether the request has input files to download before the model runs."""
+        fields = self.signature.fields
+        return any(needs_file(fields[name], kwargs[name]) for name in self.file_inputs)
 
     async def fetch_inputs(self, kwargs: dict[str, Any]) -> None:
         """Replace file inputs (URLs, data: URIs) in ``kwargs`` by local files, into this
         request's working folder (removed when the request ends)."""
-        fields = [f for f in self.signature.fields.values() if needs_file(f, kwargs[f.name])]
+        fields = [
+            field
+            for field in (self.signature.fields[name] for name in self.file_inputs)
+            if needs_file(field, kwargs[field.name])
+        ]
         if not fields:
             return
         self.stage = "fetching"
@@ -270,6 +318,41 @@ class Request:
         finally:
             if running.done():
                 self._user_code = None
+
+    async def call_queued(self, method: str, **kwargs: Any) -> Any:
+        """Call the model's sync ``method``, the call itself waiting in the admission queue
+        (see :mod:`~kservehelper.serving.sync_calls`). Abandoned while queued, it never
+        runs; while running, ``KServeModel.cancelled()`` turns true and the result is
+        discarded."""
+        self.stage = "queued"
+        function = getattr(self.served.model, method)
+        queued = SyncCall(self.pipeline.admission, self.cancellation, function, (), kwargs)
+        self._queued_call = queued
+        self._user_code = queued.future
+        self._stack.callback(self.after_user_code, self.release_slot)
+        queued.start()
+        try:
+            async with self.cancellation.section():
+                result = await asyncio.shield(queued.future)
+        except BaseException:
+            queued.withdraw()
+            raise
+        finally:
+            if queued.future.done():
+                self._user_code = None
+        self.stage = "running"
+        return result
+
+    async def join_batch(self, batcher: Batcher, kwargs: dict[str, Any]) -> Any:
+        """Run in the method's next batch; this request's result (its files are this
+        request's to deliver or remove; a stream holds the batch's slot until closed)."""
+        self.stage = "queued"
+        result, slot = await batcher.join(kwargs, self.cancellation)
+        self.stage = "running"
+        self._files.extend(result_paths(result))
+        if slot is not None:
+            self._stack.callback(self.after_user_code, slot.let_go)
+        return result
 
     async def respond(self, result: Any) -> dict[str, Any]:
         """The response body for a (non-stream) result: files delivered as URLs, the
@@ -361,59 +444,3 @@ class Request:
             paths = outputs.check_output_paths([item], self.signature.method)
             return (await self.deliver(paths))[0]
         return item
-
-
-def may_return_files(model_class: type, signature: ModelSignature) -> bool:
-    """Whether a method can return files: annotated so, or not annotated at all.
-
-    Only such methods have their request's ``upload_webhook`` checked: kservehelper 2.0's
-    clients send one with every request, also to methods returning plain values.
-    """
-    if signature.output_kind is not OutputKind.VALUE:
-        return True
-    method = "postprocess" if signature.method == "preprocess" else signature.method
-    function = getattr(model_class, method, None)
-    if function is None:
-        return True
-    try:
-        annotation = inspect.signature(function).return_annotation
-    except (TypeError, ValueError):
-        return True
-    return annotation is inspect.Signature.empty
-
-
-def require_json_object(payload: Any, signature: ModelSignature) -> dict[str, Any]:
-    """The request body, which must be a JSON object of named inputs (else HTTP 400)."""
-    if not isinstance(payload, dict):
-        example = next(iter(signature.fields), "input")
-        raise InputError(
-            f'the request body must be a JSON object of named inputs, e.g. {{"{example}": ...}}',
-            [{"loc": [], "msg": "expected a JSON object", "type": "model_type"}],
-        )
-    return payload
-
-
-def destination_of(body: dict[str, Any], default: str | None) -> str | None:
-    """Where a request's output files go: its ``upload_webhook``, else the server's default."""
-    requested = body.get("upload_webhook")
-    if requested is not None and not isinstance(requested, str):
-        raise _webhook_error("must be a URL string", "string_type")
-    if requested and outputs.is_local_destination(requested):
-        # A client must not make the server write files into its own folders; a local
-        # folder is the server operator's choice (upload_to).
-        raise _webhook_error(
-            "a local folder is not accepted from a request; send an http(s) webhook URL, "
-            "s3://bucket/prefix or gs://bucket/prefix",
-            "local_destination_refused",
-        )
-    destination = requested or default
-    if destination is not None:
-        outputs.check_destination(destination)
-    return destination
-
-
-def _webhook_error(message: str, kind: str) -> InputError:
-    return InputError(
-        f"invalid input 'upload_webhook': {message}",
-        [{"loc": ["upload_webhook"], "msg": message, "type": kind}],
-    )

@@ -1,5 +1,7 @@
 """The kservehelper side of the serving benchmark: a no-op model with three constrained inputs."""
 
+import time
+
 from kservehelper import KServeModel
 from kservehelper.types import Input
 
@@ -24,6 +26,18 @@ class AsyncModel:
         ratio: float = Input(default=0.5, ge=0.0, le=1.0),
     ) -> dict:
         return {"text": text, "count": count, "ratio": ratio}
+
+
+class Busy:
+    """A long sync predict that holds the GIL (pure-Python work): the worst case for health
+    checks answered by the same process meanwhile."""
+
+    def predict(self, seconds: float = Input(default=2.0, ge=0, le=60)) -> dict:
+        deadline = time.perf_counter() + seconds
+        spins = 0
+        while time.perf_counter() < deadline:
+            spins += 1
+        return {"spins": spins}
 
 
 class SyncStream:
