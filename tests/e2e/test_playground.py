@@ -11,6 +11,7 @@ import base64
 import io
 import pathlib
 import shutil
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -88,6 +89,16 @@ def streaming(serve_model: ServeFactory) -> RunningServer:
 def open_playground(page: Any, url: str) -> None:
     page.goto(url)
     page.wait_for_selector("#run:not([disabled])")
+
+
+def wait_until_image_loaded(page: Any, timeout: float = 30) -> None:
+    """Wait until the result image has decoded. Polled with ``page.evaluate`` (DevTools),
+    not ``wait_for_function``, whose string predicate the page's CSP (no eval) may block."""
+    deadline = time.monotonic() + timeout
+    script = "document.querySelector('#media img')?.naturalWidth || 0"
+    while page.evaluate(script) == 0:
+        assert time.monotonic() < deadline, "the result image never loaded"
+        time.sleep(0.1)
 
 
 def field(name: str, inside: str = "") -> str:
@@ -232,7 +243,7 @@ def test_upload_an_image_to_blur_image_and_see_it_blurred(
     page.fill(field("radius", "input"), "4")
     page.click("#run")
     page.wait_for_selector("#media img")
-    page.wait_for_function("document.querySelector('#media img').naturalWidth > 0")
+    wait_until_image_loaded(page)
     header, data = _decode_data_uri(page.get_attribute("#media img", "src"))
     assert header == "data:image/jpeg;base64"
     blurred = Image.open(io.BytesIO(data)).convert("RGB")
@@ -259,7 +270,7 @@ def test_an_image_returned_as_a_url_shows_inline(
         page.wait_for_selector(field("image", '.file-info:text("photo.png")'))
         page.click("#run")
         page.wait_for_selector("#media img")
-        page.wait_for_function("document.querySelector('#media img').naturalWidth > 0")
+        wait_until_image_loaded(page)
         source = page.get_attribute("#media img", "src")
         assert source.startswith(uploads.url + "/") and source.endswith(".jpg")
         assert source in page.text_content("#result")
