@@ -422,18 +422,12 @@ def serve_replicas(
     """Serve ``num_replicas`` replicas behind one KServe ``ModelServer`` until it stops, then
     remove them (``KServeModel.serve(..., num_replicas=N)``; arguments as there)."""
     from kservehelper.serving.http import install_routes
-    from kservehelper.serving.kserve_compat import HostBoundModelServer, kserve_app
+    from kservehelper.serving.kserve_compat import kserve_app
+    from kservehelper.serving.server import model_server
 
     if num_replicas < 1:
         raise ValueError(f"num_replicas must be at least 1, got {num_replicas}")
-    options: dict[str, Any] = {}
-    if http_port is not None:
-        options["http_port"] = http_port
-    if enable_grpc is not None:
-        options["enable_grpc"] = enable_grpc
-    if workers is not None:
-        options["workers"] = workers
-    server = HostBoundModelServer(host=host or get_settings().host, **options)
+    server = model_server(host, http_port, enable_grpc, workers)
     if server.workers > 1:
         raise ConfigError(
             f"workers={server.workers} and num_replicas={num_replicas}: choose one (each "

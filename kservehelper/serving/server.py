@@ -54,16 +54,7 @@ def start_model_server(
         upload_to=upload_to,
         **model_kwargs,
     )
-    options: dict[str, Any] = {}
-    if http_port is not None:
-        options["http_port"] = http_port
-    if enable_grpc is not None:
-        options["enable_grpc"] = enable_grpc
-    if workers is not None:
-        options["workers"] = workers
-    if predictor_host is not None:
-        options["predictor_config"] = predictor_config(predictor_host)
-    server = HostBoundModelServer(host=host or get_settings().host, **options)
+    server = model_server(host, http_port, enable_grpc, workers, predictor_host)
     server.check_ports()  # before load(), which may take minutes
     if isinstance(model, TransformerModel):
         model.check_predictor()
@@ -75,3 +66,24 @@ def start_model_server(
         model.load()
         install_routes(kserve_app(), {name: model})
     server.start([model])
+
+
+def model_server(
+    host: str | None,
+    http_port: int | None,
+    enable_grpc: bool | None,
+    workers: int | None,
+    predictor_host: str | None = None,
+) -> HostBoundModelServer:
+    """KServe's model server with the arguments given; those left ``None`` fall back to
+    KServe's command-line flags, ``host`` to ``KSERVEHELPER_HOST``."""
+    options: dict[str, Any] = {}
+    if http_port is not None:
+        options["http_port"] = http_port
+    if enable_grpc is not None:
+        options["enable_grpc"] = enable_grpc
+    if workers is not None:
+        options["workers"] = workers
+    if predictor_host is not None:
+        options["predictor_config"] = predictor_config(predictor_host)
+    return HostBoundModelServer(host=host or get_settings().host, **options)
