@@ -232,7 +232,14 @@ def p99(values: list[float]) -> float:
 
 
 def leftover_files(tmp: pathlib.Path) -> list[pathlib.Path]:
-    return [p for p in tmp.rglob("*") if p.is_file() and p.name != "owner.lock"]
+    """Files under the server's temp folder, besides its lock file. ``os.walk`` skips folders
+    that vanish while it looks (the server may still be removing a request's folder)."""
+    return [
+        pathlib.Path(root, name)
+        for root, _, names in os.walk(tmp)
+        for name in names
+        if name != "owner.lock"
+    ]
 
 
 def main() -> None:

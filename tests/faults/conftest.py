@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import pathlib
 import select
 import socket
@@ -84,8 +85,14 @@ class FaultServer:
         return sorted(p for p in self.tmp.glob("kservehelper-*") if p.is_dir())
 
     def leftover_files(self) -> list[pathlib.Path]:
-        """Files under the server's temp folder, besides its lock file."""
-        return [p for p in self.tmp.rglob("*") if p.is_file() and p.name != "owner.lock"]
+        """Files under the server's temp folder, besides its lock file (``os.walk`` skips
+        folders that vanish while it looks: the server may still be removing one)."""
+        return [
+            pathlib.Path(root, name)
+            for root, _, names in os.walk(self.tmp)
+            for name in names
+            if name != "owner.lock"
+        ]
 
     def metric(self, name: str, **labels: str) -> float:
         """One sample of the server's Prometheus metrics (0 if absent)."""
