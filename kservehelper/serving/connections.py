@@ -13,11 +13,9 @@ protocol class to :func:`guarded_protocol`'s), so that:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Any
-
-from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from kservehelper.settings import get_settings
 
@@ -129,19 +127,53 @@ class GuardedConnection(asyncio.Protocol):
             self.transport.close()
 
 
-class GuardedH11Protocol(GuardedConnection, H11Protocol):
-    """uvicorn's h11 protocol with :class:`GuardedConnection`."""
+# The protocol classes are made when first asked for: uvicorn's two HTTP implementations import
+# their parsers (h11, httptools), and a server uses one of them. They are found by name as
+# module attributes (the module's __getattr__), which is how a multi-process server's workers
+# unpickle them.
 
 
-class GuardedHttpToolsProtocol(GuardedConnection, HttpToolsProtocol):
-    """uvicorn's httptools protocol with :class:`GuardedConnection`."""
+@functools.cache
+def _guarded_h11() -> type[asyncio.Protocol]:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(GuardedConnection, H11Protocol):
+        """uvicorn's h11 protocol with :class:`GuardedConnection`."""
+
+    GuardedH11Protocol.__qualname__ = GuardedH11Protocol.__name__
+    return GuardedH11Protocol
+
+
+@functools.cache
+def _guarded_httptools() -> type[asyncio.Protocol]:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class GuardedHttpToolsProtocol(GuardedConnection, HttpToolsProtocol):
+        """uvicorn's httptools protocol with :class:`GuardedConnection`."""
+
+    GuardedHttpToolsProtocol.__qualname__ = GuardedHttpToolsProtocol.__name__
+    return GuardedHttpToolsProtocol
+
+
+def __getattr__(name: str) -> Any:
+    if name == "GuardedH11Protocol":
+        return _guarded_h11()
+    if name == "GuardedHttpToolsProtocol":
+        return _guarded_httptools()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def guarded_protocol(http: Any) -> Any:
     """The guarded protocol class for a uvicorn ``http`` setting ("auto", "h11", "httptools");
-    any other value (a protocol class someone chose) is kept as it is."""
-    if http in ("auto", "httptools"):
-        return GuardedHttpToolsProtocol
+    any other value (a protocol class someone chose) is kept as it is. "auto" is httptools
+    when it is installed, else h11, as in uvicorn."""
+    if http == "auto":
+        try:
+            return _guarded_httptools()
+        except ImportError:
+            return _guarded_h11()
+    if http == "httptools":
+        return _guarded_httptools()
     if http == "h11":
-        return GuardedH11Protocol
+        return _guarded_h11()
     return http

@@ -26,9 +26,10 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import Response
-from starlette.routing import BaseRoute
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from kservehelper.errors import (
     InputError,
@@ -263,8 +264,9 @@ def _keep_route(route: BaseRoute) -> bool:
 
 
 def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
-    router = APIRouter()
-
+    # Plain Starlette routes, not FastAPI's: FastAPI would solve each handler's parameters as
+    # dependencies on every request (and build their models at start-up), work these handlers
+    # do not need; ~30 ms of start-up and part of each request's cost (docs/benchmarks.md).
     async def handle(method: str, model_name: str, request: Request) -> Response:
         cleanup = contextlib.ExitStack()  # the request's spooled files and secrets
         spool = Spool()
@@ -299,35 +301,36 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
             if not streamed:
                 cleanup.close()
 
-    async def predict(model_name: str, request: Request) -> Response:
-        return await handle("predict", model_name, request)
+    async def predict(request: Request) -> Response:
+        return await handle("predict", request.path_params["model_name"], request)
 
-    async def generate(model_name: str, request: Request) -> Response:
-        return await handle("generate", model_name, request)
+    async def generate(request: Request) -> Response:
+        return await handle("generate", request.path_params["model_name"], request)
 
-    async def schema(model_name: str) -> Response:
+    async def schema(request: Request) -> Response:
         try:
-            document = _served(models, model_name).schema()
+            document = _served(models, request.path_params["model_name"]).schema()
         except NotFound as exc:
             return error_response(exc)
         return json_response(secrets.scrub_json(document))
 
-    async def docs(model_name: str) -> Response:
+    async def docs(request: Request) -> Response:
         try:
-            document = secrets.mask_docs(_served(models, model_name).docs())
+            document = secrets.mask_docs(_served(models, request.path_params["model_name"]).docs())
         except NotFound as exc:
             return error_response(exc)
         return json_response(secrets.scrub_json(document))
 
-    async def openapi_json() -> Response:
+    async def openapi_json(request: Request) -> Response:
         repository = get_settings().enable_model_repository
         document = openapi.openapi_document(models, repository_routes=repository)
         return json_response(secrets.scrub_json(document))
 
-    async def live() -> Response:
+    async def live(request: Request) -> Response:
         return liveness(models)
 
-    async def no_v2_infer(model_name: str, request: Request) -> Response:
+    async def no_v2_infer(request: Request) -> Response:
+        model_name = request.path_params["model_name"]
         return error_response(
             NotFound(
                 f"the V2 inference protocol is not served; send the inputs as a JSON object to "
@@ -335,17 +338,17 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
             )
         )
 
-    async def no_explain(model_name: str) -> Response:
+    async def no_explain(request: Request) -> Response:
         return error_response(NotFound("explanations (:explain) are not served by this server"))
 
-    async def post_only(model_name: str, request: Request) -> Response:
+    async def post_only(request: Request) -> Response:
         # Without this, KServe's GET /v1/models/{model_name} would answer for "NAME:predict".
         return error_response(
             MethodNotAllowed(f"{request.method} {request.url.path} is not allowed; this route "
                              "takes POST", "POST")
         )  # fmt: skip
 
-    async def repository_disabled(model_name: str) -> Response:
+    async def repository_disabled(request: Request) -> Response:
         return error_response(
             NotFound(
                 "KServe's model-repository routes are disabled on this server; "
@@ -353,28 +356,32 @@ def _add_routes(app: FastAPI, models: Mapping[str, KServeModel]) -> None:
             )
         )
 
-    router.add_api_route("/v1/models/{model_name}:predict", predict, methods=["POST"])
-    router.add_api_route("/v1/models/{model_name}:generate", generate, methods=["POST"])
+    routes: list[BaseRoute] = [
+        Route("/v1/models/{model_name}:predict", predict, methods=["POST"]),
+        Route("/v1/models/{model_name}:generate", generate, methods=["POST"]),
+    ]
     for verb in ("predict", "generate", "explain"):
-        router.add_api_route(f"/v1/models/{{model_name}}:{verb}", post_only, methods=["GET"])
-    router.add_api_route("/v1/models/{model_name}/schema", schema, methods=["GET"])
-    router.add_api_route("/v1/docs/{model_name}", docs, methods=["GET"])
-    router.add_api_route("/openapi.json", openapi_json, methods=["GET"])
-    router.add_api_route("/v2/health/live", live, methods=["GET"])
-    router.routes.extend(playground_routes(models))  # GET / for browsers comes before liveness
-    router.add_api_route("/", live, methods=["GET"])
-    for path in ("/v2/models/{model_name}/infer",
-                 "/v2/models/{model_name}/versions/{model_version}/infer"):  # fmt: skip
-        router.add_api_route(path, no_v2_infer, methods=["POST"])
-    router.add_api_route("/v1/models/{model_name}:explain", no_explain, methods=["POST"])
+        routes.append(Route(f"/v1/models/{{model_name}}:{verb}", post_only, methods=["GET"]))
+    routes += [
+        Route("/v1/models/{model_name}/schema", schema, methods=["GET"]),
+        Route("/v1/docs/{model_name}", docs, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/v2/health/live", live, methods=["GET"]),
+        *playground_routes(models),  # GET / for browsers comes before liveness
+        Route("/", live, methods=["GET"]),
+        Route("/v2/models/{model_name}/infer", no_v2_infer, methods=["POST"]),
+        Route(
+            "/v2/models/{model_name}/versions/{model_version}/infer",
+            no_v2_infer,
+            methods=["POST"],
+        ),
+        Route("/v1/models/{model_name}:explain", no_explain, methods=["POST"]),
+    ]
     if not get_settings().enable_model_repository:
         for action in ("load", "unload"):
-            router.add_api_route(
-                f"/v2/repository/models/{{model_name}}/{action}",
-                repository_disabled,
-                methods=["POST"],
-            )
-    kserve_compat.insert_routes_first(app, router.routes)
+            path = f"/v2/repository/models/{{model_name}}/{action}"
+            routes.append(Route(path, repository_disabled, methods=["POST"]))
+    kserve_compat.insert_routes_first(app, routes)
 
 
 def _dict_response(method: str, result: dict[str, Any]) -> Response:

@@ -1,5 +1,6 @@
 """A serving process imports nothing it does not use: no image build, deploy, object-store
-clients or templates; the command-line toolkit only when started by the command line."""
+clients or templates, no second HTTP implementation; the command-line toolkit only when
+started by the command line."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ WATCHED = (
     "typer",
     "rich",
     "jinja2",
+    "uvicorn.protocols.http.h11_impl",  # the server speaks HTTP with httptools
 )
 
 
