@@ -46,6 +46,9 @@ def request_secrets(values: Iterable[str]) -> Iterator[None]:
     """Scrub a request's secret ``values`` while the block runs (a streaming response keeps
     the block open until its stream ends)."""
     found = frozenset(v for v in values if v)
+    if not found:  # most requests: nothing to scrub, nothing to count
+        yield
+        return
     token = _current.set(found)
     with _lock:
         _running.update(found)

@@ -7,7 +7,7 @@ from typing import Any
 from kservehelper.deprecation import show_deprecations
 from kservehelper.serving import workdirs
 from kservehelper.serving.kserve_compat import HostBoundModelServer, kserve_app, predictor_config
-from kservehelper.serving.model import KServeModel
+from kservehelper.serving.model import KServeModel, freeze_heap_after_load
 from kservehelper.settings import get_settings
 
 
@@ -65,6 +65,7 @@ def start_model_server(
     else:
         model.load()
         install_routes(kserve_app(), {name: model})
+        freeze_heap_after_load()
     server.start([model])
 
 

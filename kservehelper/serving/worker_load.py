@@ -61,4 +61,7 @@ def _load(model: Loadable) -> None:
     except BaseException:
         logger.exception("model %r: load() failed; this worker stays not ready", model.name)
     else:
+        from kservehelper.serving.model import freeze_heap_after_load
+
+        freeze_heap_after_load()
         logger.info("model %r loaded: ready", model.name)
