@@ -38,11 +38,12 @@ def _setting(value: int | None, name: str, minimum: int) -> int:
 def freeze_heap_after_load() -> None:
     """Leave the objects alive once the model is loaded out of every later garbage collection.
 
-    A serving process holds a few hundred thousand long-lived objects (KServe, pandas, the
+    A serving process holds over a hundred thousand long-lived objects (KServe, pandas, the
     Kubernetes client, the model), and each full collection walks all of them while the event
-    loop waits: a pause of tens of milliseconds every few thousand requests (~15 µs a request
-    on average, measured in docs/benchmarks.md). ``gc.freeze()`` moves them to a generation the
-    collector skips; the requests' own garbage is collected as before.
+    loop waits: ~80 ms every few thousand requests (~15 µs a request on average; see
+    docs/benchmarks.md). ``gc.freeze()`` moves them to a generation the collector skips; the
+    requests' own garbage is collected as before. The cost: a frozen object that later becomes
+    part of a garbage cycle is never reclaimed (at most what existed at start-up).
     """
     gc.freeze()
 
