@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import json
 from typing import Any
 
@@ -127,39 +128,28 @@ class GuardedConnection(asyncio.Protocol):
             self.transport.close()
 
 
-# The protocol classes are made when first asked for: uvicorn's two HTTP implementations import
-# their parsers (h11, httptools), and a server uses one of them. They are found by name as
-# module attributes (the module's __getattr__), which is how a multi-process server's workers
-# unpickle them.
+# The guarded protocol classes are made when first asked for: uvicorn's two HTTP
+# implementations import their parsers (h11, httptools), and a server uses one of them. They
+# are found by name as module attributes (the module's __getattr__), which is how a
+# multi-process server's workers unpickle them.
+_UVICORN_PROTOCOLS = {
+    "GuardedH11Protocol": ("uvicorn.protocols.http.h11_impl", "H11Protocol"),
+    "GuardedHttpToolsProtocol": ("uvicorn.protocols.http.httptools_impl", "HttpToolsProtocol"),
+}
 
 
 @functools.cache
-def _guarded_h11() -> type[asyncio.Protocol]:
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    class GuardedH11Protocol(GuardedConnection, H11Protocol):
-        """uvicorn's h11 protocol with :class:`GuardedConnection`."""
-
-    GuardedH11Protocol.__qualname__ = GuardedH11Protocol.__name__
-    return GuardedH11Protocol
-
-
-@functools.cache
-def _guarded_httptools() -> type[asyncio.Protocol]:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-    class GuardedHttpToolsProtocol(GuardedConnection, HttpToolsProtocol):
-        """uvicorn's httptools protocol with :class:`GuardedConnection`."""
-
-    GuardedHttpToolsProtocol.__qualname__ = GuardedHttpToolsProtocol.__name__
-    return GuardedHttpToolsProtocol
+def _guarded(name: str) -> type[asyncio.Protocol]:
+    """The class ``name``: one of uvicorn's protocols with :class:`GuardedConnection` first."""
+    module, base_name = _UVICORN_PROTOCOLS[name]
+    base = getattr(importlib.import_module(module), base_name)
+    doc = f"uvicorn's {base_name} with :class:`GuardedConnection`."
+    return type(name, (GuardedConnection, base), {"__module__": __name__, "__doc__": doc})
 
 
 def __getattr__(name: str) -> Any:
-    if name == "GuardedH11Protocol":
-        return _guarded_h11()
-    if name == "GuardedHttpToolsProtocol":
-        return _guarded_httptools()
+    if name in _UVICORN_PROTOCOLS:
+        return _guarded(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -169,11 +159,11 @@ def guarded_protocol(http: Any) -> Any:
     when it is installed, else h11, as in uvicorn."""
     if http == "auto":
         try:
-            return _guarded_httptools()
+            return _guarded("GuardedHttpToolsProtocol")
         except ImportError:
-            return _guarded_h11()
+            return _guarded("GuardedH11Protocol")
     if http == "httptools":
-        return _guarded_httptools()
+        return _guarded("GuardedHttpToolsProtocol")
     if http == "h11":
-        return _guarded_h11()
+        return _guarded("GuardedH11Protocol")
     return http
