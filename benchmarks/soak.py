@@ -45,7 +45,7 @@ import psutil
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from tests.conftest import RunningServer, free_port, start_server  # noqa: E402
+from tests.conftest import RunningServer, free_port, leftover_files, start_server  # noqa: E402
 
 MAX_CONCURRENCY = 2
 MAX_QUEUE = 32
@@ -229,17 +229,6 @@ def sample_rss(pid: int, stop: threading.Event, samples: list[tuple[float, int]]
 def p99(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-
-
-def leftover_files(tmp: pathlib.Path) -> list[pathlib.Path]:
-    """Files under the server's temp folder, besides its lock file. ``os.walk`` skips folders
-    that vanish while it looks (the server may still be removing a request's folder)."""
-    return [
-        pathlib.Path(root, name)
-        for root, _, names in os.walk(tmp)
-        for name in names
-        if name != "owner.lock"
-    ]
 
 
 def main() -> None:

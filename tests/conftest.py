@@ -70,6 +70,17 @@ class RunningServer:
                 self.process.wait()
 
 
+def leftover_files(tmp: pathlib.Path) -> list[pathlib.Path]:
+    """Files a server left under its temp folder ``tmp``, besides its lock file. ``os.walk``
+    skips folders that vanish while it looks (the server may still be removing one)."""
+    return [
+        pathlib.Path(root, name)
+        for root, _, names in os.walk(tmp)
+        for name in names
+        if name != "owner.lock"
+    ]
+
+
 def start_server(
     args: list[str],
     name: str,

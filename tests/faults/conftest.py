@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import pathlib
 import select
 import socket
@@ -21,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningServer, free_port, start_server
+from tests.conftest import RunningServer, free_port, leftover_files, start_server
 
 FAULT_MODELS = pathlib.Path(__file__).resolve().parent / "models"
 WAIT = 60.0  # generous: the machine may be loaded; nothing asserts how fast things happen
@@ -85,14 +84,8 @@ class FaultServer:
         return sorted(p for p in self.tmp.glob("kservehelper-*") if p.is_dir())
 
     def leftover_files(self) -> list[pathlib.Path]:
-        """Files under the server's temp folder, besides its lock file (``os.walk`` skips
-        folders that vanish while it looks: the server may still be removing one)."""
-        return [
-            pathlib.Path(root, name)
-            for root, _, names in os.walk(self.tmp)
-            for name in names
-            if name != "owner.lock"
-        ]
+        """Files the server left under its temp folder, besides its lock file."""
+        return leftover_files(self.tmp)
 
     def metric(self, name: str, **labels: str) -> float:
         """One sample of the server's Prometheus metrics (0 if absent)."""
